@@ -1,0 +1,168 @@
+"""The registry plugins fill: named, lazily imported factories for policies, tasks and reporters.
+
+A plugin's hook calls ``registry.add_policy("smolvla", "vla_bench_lerobot.smolvla:make", ...)``;
+the target module is imported only when that name is used, so ``bench list`` stays fast and
+works without heavy backends installed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["policy", "task", "suite", "reporter"]
+
+LIST_COMMAND = {
+    "policy": "bench list policies",
+    "task": "bench list tasks",
+    "suite": "bench list suites",
+    "reporter": "bench list reporters",
+}
+
+
+class UnknownNameError(LookupError):
+    """An unknown policy/task/suite/reporter name, with a suggestion and the listing command."""
+
+    def __init__(self, kind: Kind, name: str, known: Iterable[str], extra: str = "") -> None:
+        close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+        hint = f" — did you mean {close[0]!r}?" if close else ""
+        super().__init__(f"unknown {kind} {name!r}{hint} ({LIST_COMMAND[kind]}){extra}")
+
+
+class RegistrationError(ValueError):
+    """A plugin registered a name twice or with a malformed target."""
+
+
+def load_target(target: str | Callable[..., Any]) -> Callable[..., Any]:
+    """Resolve a ``"package.module:attr"`` target (or return a callable as is)."""
+    if callable(target):
+        return target
+    module_name, sep, attr = target.partition(":")
+    if not sep:
+        raise RegistrationError(f"target {target!r} must look like 'package.module:attribute'")
+    module = importlib.import_module(module_name)
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise RegistrationError(f"module {module_name!r} has no attribute {attr!r}") from None
+    return obj  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered name: what it is, where its factory lives and which plugin added it."""
+
+    kind: Kind
+    name: str
+    target: str | Callable[..., Any]
+    plugin: str
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def load(self) -> Callable[..., Any]:
+        """Import and return the factory."""
+        return load_target(self.target)
+
+
+class Registry:
+    """What every plugin's ``vla_bench_register_*`` hook adds to, and what the CLI reads."""
+
+    def __init__(self) -> None:
+        self._entries: dict[Kind, dict[str, Entry]] = {
+            "policy": {},
+            "task": {},
+            "suite": {},
+            "reporter": {},
+        }
+        self.current_plugin = "<unknown>"
+
+    # -- adding ---------------------------------------------------------------------------
+    def _add(self, entry: Entry) -> None:
+        table = self._entries[entry.kind]
+        if entry.name in table:
+            first = table[entry.name].plugin
+            raise RegistrationError(
+                f"{entry.kind} {entry.name!r} is registered by both {first!r} and "
+                f"{entry.plugin!r}; uninstall one or rename it"
+            )
+        table[entry.name] = entry
+
+    def add_policy(
+        self,
+        name: str,
+        target: str | Callable[..., Any],
+        *,
+        description: str = "",
+        action_spaces: tuple[str, ...] = ("*",),
+    ) -> None:
+        """Register a policy factory ``f(config: PolicyConfig) -> Policy``."""
+        self._add(
+            Entry("policy", name, target, self.current_plugin, description,
+                  {"action_spaces": action_spaces})
+        )
+
+    def add_task(
+        self,
+        name: str,
+        target: str | Callable[..., Any],
+        *,
+        suite: str,
+        description: str = "",
+        expert: str | Callable[..., Any] | None = None,
+    ) -> None:
+        """Register a task factory ``f() -> Task``, in ``suite``, with its scripted expert.
+
+        ``expert`` is a policy factory ``f(config) -> Policy`` with ``privileged = True``;
+        ``bench run --policy scripted`` uses it.
+        """
+        self._add(
+            Entry("task", name, target, self.current_plugin, description,
+                  {"suite": suite, "expert": expert})
+        )
+        suites = self._entries["suite"]
+        if suite in suites:
+            suites[suite].extra["tasks"].append(name)
+        else:
+            self._add(Entry("suite", suite, "", self.current_plugin, "", {"tasks": [name]}))
+
+    def add_reporter(
+        self, name: str, target: str | Callable[..., Any], *, description: str = ""
+    ) -> None:
+        """Register a report renderer ``f(runs, options) -> str``."""
+        self._add(Entry("reporter", name, target, self.current_plugin, description))
+
+    # -- reading --------------------------------------------------------------------------
+    def names(self, kind: Kind) -> list[str]:
+        """Registered names of one kind, sorted."""
+        return sorted(self._entries[kind])
+
+    def entries(self, kind: Kind) -> list[Entry]:
+        """Registered entries of one kind, sorted by name."""
+        return [self._entries[kind][n] for n in self.names(kind)]
+
+    def get(self, kind: Kind, name: str) -> Entry:
+        """The entry for ``name``, or an error with a "did you mean" suggestion."""
+        try:
+            return self._entries[kind][name]
+        except KeyError:
+            raise UnknownNameError(kind, name, self._entries[kind]) from None
+
+    def by_plugin(self, plugin: str) -> dict[str, list[str]]:
+        """What one plugin registered, by kind (for ``bench plugins``)."""
+        out: dict[str, list[str]] = {}
+        for kind, table in self._entries.items():
+            names = sorted(n for n, e in table.items() if e.plugin == plugin)
+            if names:
+                out[kind] = names
+        return out
+
+    def resolve_tasks(self, name: str) -> list[str]:
+        """A task name, or a suite name expanded to its tasks (``--task`` takes either)."""
+        if name in self._entries["task"]:
+            return [name]
+        if name in self._entries["suite"]:
+            return list(self._entries["suite"][name].extra["tasks"])
+        raise UnknownNameError("task", name, [*self._entries["task"], *self._entries["suite"]])
