@@ -10,6 +10,11 @@ Observation (what ``env.reset`` / ``env.step`` return as ``obs``) is a plain dic
 
 ``info`` from ``env.step`` carries ``success`` (bool) and, where the task has an end effector,
 ``ee_pose`` (x, y, z, qw, qx, qy, qz in the world frame) for the smoothness metrics.
+An env that detects an unstable simulation (NaN in qpos, objects flung away) returns
+``terminated=True`` with ``info["failure"] = "<reason>"``; the runner records a sim error.
+An env clips an out-of-range action itself only as a last resort: the runner clips and counts
+first, so envs receive in-range actions. NaN or wrong-shaped actions make ``env.step`` raise
+``ValueError`` with a message naming the expected shape.
 """
 
 from __future__ import annotations
@@ -185,6 +190,14 @@ class ActionChunk:
         if actions.ndim == 1:
             actions = actions[None, :]
         self.actions = actions
+
+
+class BudgetExceeded(RuntimeError):
+    """Raised by a policy whose spending limit (e.g. ``max_cost``) is reached.
+
+    The runner stops the whole run cleanly: finished episodes are kept, the interrupted one is
+    not recorded, and the run is marked ``stopped`` with this message.
+    """
 
 
 @dataclass(frozen=True)
