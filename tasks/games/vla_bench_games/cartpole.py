@@ -27,7 +27,10 @@ from harness.contract import ActionSpace, EpisodeSpec, Observation, PolicyConfig
 from vla_bench_games.base import GameEnv, GameTask
 from vla_bench_games.experts import ExpertBase
 
+# pygame (Gymnasium's renderer) prints a banner on import unless told not to, and draws our
+# off-screen frames through SDL, which complains on headless machines without a video driver.
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
