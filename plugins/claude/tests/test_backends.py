@@ -161,6 +161,7 @@ def test_claude_falls_back_when_forced_tool_use_is_rejected(transport, agent, ca
         first = policy.act(obs)
     assert [r.status for r in standin.requests] == [400, 200]
     assert first.info["tool_mode"] == "auto" and first.decode_failures == 0
+    assert first.info["source"] == "tool"  # read past the thinking block and the text
     assert "rejected tool_choice=forced" in caplog.text
     policy.act(obs)
     assert standin.requests[-1].body["tool_choice"] == {"type": "auto"}

@@ -52,8 +52,8 @@ class AgentAPIError(RuntimeError):
     """An API call that failed after the SDK's retries (or could not be retried)."""
 
 
-class MissingAPIKeyError(RuntimeError):
-    """The environment variable holding the API key is not set."""
+class MissingAPIKeyError(LookupError):
+    """The environment variable holding the API key is not set (a failed key lookup)."""
 
 
 class RequestRejectedError(AgentAPIError):

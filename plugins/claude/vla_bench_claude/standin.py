@@ -253,7 +253,8 @@ class AnthropicStandIn(StandIn):
     def __init__(
         self, *, rejects_forced_tools: tuple[str, ...] = ("claude-sonnet-5-5",), **kwargs: Any
     ) -> None:
-        """``rejects_forced_tools``: model prefixes that refuse forced tool use (always think)."""
+        """``rejects_forced_tools``: model prefixes that always think first, so refuse forced
+        tool use and start each answer with a thinking block."""
         super().__init__(**kwargs)
         self.rejects_forced_tools = rejects_forced_tools
 
@@ -405,6 +406,11 @@ class AnthropicStandIn(StandIn):
         tools = {t["name"]: t for t in request.get("tools") or []}
         choice = (request.get("tool_choice") or {"type": "auto" if tools else "none"})["type"]
         content: list[dict[str, Any]] = []
+        if request["model"].startswith(self.rejects_forced_tools):
+            # these models think first (adaptive thinking; its text is omitted by default)
+            content.append(
+                {"type": "thinking", "thinking": "", "signature": f"sig_standin_{n:06d}"}
+            )
         if tools and choice != "none" and behaviour in ("ok", "malformed", "timeout"):
             name = "choose_action" if "choose_action" in tools else next(iter(tools))
             answer = self._answer_input(tools[name]["input_schema"])
