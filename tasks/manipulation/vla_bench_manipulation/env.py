@@ -155,7 +155,7 @@ class ManipulationEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
         self._target_quat: np.ndarray = np.array([1.0, 0.0, 0.0, 0.0])
         self._steps = 0
         self._clipped_total = 0
-        self._bad_qacc = 0
+        self._warnings = 0
 
     # -- what a task provides -----------------------------------------------------------------
     @classmethod
@@ -237,7 +237,7 @@ class ManipulationEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
         mujoco.mj_forward(m, d)
         self._steps = 0
         self._clipped_total = 0
-        self._bad_qacc = int(d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number)
+        self._warnings = self._divergence_warnings()
         success, progress = self.evaluate()
         return self._observe(), self._info(success, progress, 0)
 
@@ -320,8 +320,8 @@ class ManipulationEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
         m, d = self.model, self.data
         if not (np.all(np.isfinite(d.qpos)) and np.all(np.isfinite(d.qvel))):
             return "simulation unstable: NaN or inf in qpos/qvel"
-        if int(d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number) > self._bad_qacc:
-            return "simulation unstable: MuJoCo reset the state after bad accelerations"
+        if self._divergence_warnings() > self._warnings:
+            return "simulation unstable: MuJoCo found NaN or huge values and reset the state"
         for j in self._free_joints:
             p = d.qpos[m.jnt_qposadr[j] : m.jnt_qposadr[j] + 3]
             v = d.qvel[m.jnt_dofadr[j] : m.jnt_dofadr[j] + 3]
@@ -336,6 +336,16 @@ class ManipulationEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
         if np.linalg.norm(self.ee_pos - d.mocap_pos[self._mocap]) > 0.15:
             return "simulation unstable: gripper torn away from its target"
         return None
+
+    def _divergence_warnings(self) -> int:
+        # MuJoCo resets the state itself when qpos, qvel or qacc blow up; its counters remember.
+        w = self.data.warning
+        bad = (
+            mujoco.mjtWarning.mjWARN_BADQPOS,
+            mujoco.mjtWarning.mjWARN_BADQVEL,
+            mujoco.mjtWarning.mjWARN_BADQACC,
+        )
+        return sum(int(w[k].number) for k in bad)
 
     def _render(self, camera: str) -> np.ndarray:
         assert self._renderer is not None

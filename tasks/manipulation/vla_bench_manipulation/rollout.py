@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,11 +29,11 @@ def rollout(
     episode: EpisodeSpec,
     *,
     render: bool = False,
-    on_step: Callable[[dict[str, Any]], None] | None = None,
 ) -> Rollout:
     """Run ``policy`` on one episode until success, failure or ``max_steps``; one action per step.
 
-    With ``render=True`` the camera images of every observation are kept in ``frames``.
+    ``infos`` keeps every step's info; with ``render=True`` the camera images of every
+    observation are kept in ``frames``.
     """
     env = task.make_env(episode, render=render)
     try:
@@ -50,8 +49,6 @@ def rollout(
             result.infos.append(info)
             if render:
                 result.frames.append(obs["images"])
-            if on_step is not None:
-                on_step(info)
             if info["success"] or terminated or truncated:
                 break
         result.success = bool(info["success"])
