@@ -52,7 +52,8 @@ def test_workspace_keeps_the_gripper_above_the_table(env) -> None:
     assert env.ee_pos[2] > -0.005
 
 
-def test_nan_state_ends_the_episode_with_a_reason(env) -> None:
+def test_nan_state_ends_the_episode_with_a_reason(env, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # MuJoCo logs the blow-up to MUJOCO_LOG.TXT in the cwd
     env.data.qvel[-1] = np.nan
     _, reward, terminated, _, info = env.step(np.zeros(7))
     assert terminated and reward == 0.0 and not info["success"]
