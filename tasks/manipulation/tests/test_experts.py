@@ -14,7 +14,7 @@ from harness.contract import PolicyConfig
 def test_expert_solves_several_episodes(name: str) -> None:
     t = task(name)
     policy = expert(name)
-    for episode in t.track().episodes[:6]:
+    for episode in t.track().episodes[:10]:
         result = rollout(t, policy, episode)
         assert result.success, (episode, result.instruction, result.failure, result.infos[-1])
         assert result.steps < t.spec.max_steps
