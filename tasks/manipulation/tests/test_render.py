@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -70,3 +72,20 @@ def test_render_false_leaves_images_empty() -> None:
     obs, _ = env.reset(seed=0)
     assert obs["images"] == {} and env.render() is None
     env.close()
+
+
+def test_missing_egl_driver_gives_an_install_hint() -> None:
+    # An EGL loader that finds no vendor library is what a machine without Mesa's EGL sees.
+    script = (
+        "from vla_bench_manipulation.valve import make_task\n"
+        "t = make_task()\n"
+        "t.make_env(t.track().episodes[0], render=False).reset(seed=0)\n"
+        "print('physics without a renderer works')\n"
+        "t.make_env(t.track().episodes[0])\n"
+    )
+    env = {**os.environ, "__EGL_VENDOR_LIBRARY_FILENAMES": "/nonexistent/egl_vendor.json"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode != 0
+    assert "physics without a renderer works" in done.stdout
+    assert "RuntimeError: cannot create a MuJoCo renderer" in done.stderr
+    assert "libegl-mesa0" in done.stderr and "render=False" in done.stderr

@@ -11,14 +11,22 @@ is solved.
 from __future__ import annotations
 
 import atexit
+import os
 import string
 import weakref
-from abc import abstractmethod
 from typing import Any, ClassVar
 
 import gymnasium
-import mujoco
 import numpy as np
+
+try:
+    import mujoco
+except Exception as exc:  # mujoco loads its GL backend on import; a missing libEGL fails here
+    raise ImportError(
+        f"importing mujoco failed with MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}: {exc}. "
+        "Headless rendering needs EGL with Mesa (Debian: libegl1 libegl-mesa0 libgl1-mesa-dri "
+        "libopengl0, installed by scripts/setup.sh)."
+    ) from exc
 from gymnasium import spaces
 
 from harness.contract import EE_DELTA_7D, with_bounds
@@ -69,6 +77,18 @@ _exit_hook_registered = False
 def _close_open_envs() -> None:
     for env in list(_OPEN_ENVS):
         env.close()
+
+
+def _make_renderer(model: mujoco.MjModel, size: tuple[int, int]) -> mujoco.Renderer:
+    try:
+        return mujoco.Renderer(model, *size)
+    except Exception as exc:  # the GL stack's own errors do not say what to install
+        raise RuntimeError(
+            f"cannot create a MuJoCo renderer with MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}: "
+            f"{str(exc).rstrip('.')}. Headless rendering needs EGL with Mesa (Debian: libegl1 "
+            "libegl-mesa0 libgl1-mesa-dri libopengl0, installed by scripts/setup.sh), or pass "
+            "render=False."
+        ) from exc
 
 
 def _track_renderer(env: ManipulationEnv) -> None:
@@ -132,8 +152,9 @@ class ManipulationEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
         self._table_rgba = m.geom_rgba[self._table].copy()
         self._light_dir = m.light_dir[self._light].copy()
         self.n_substeps = round(1.0 / (CONTROL_HZ * m.opt.timestep))
-        self._renderer = mujoco.Renderer(m, *self.image_size) if render else None
+        self._renderer: mujoco.Renderer | None = None
         if render:
+            self._renderer = _make_renderer(m, self.image_size)
             _track_renderer(self)
         self._scene_option = mujoco.MjvOption()
         self._scene_option.geomgroup[HIDDEN_GROUP] = 0
@@ -159,21 +180,21 @@ class ManipulationEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
 
     # -- what a task provides -----------------------------------------------------------------
     @classmethod
-    @abstractmethod
     def _bodies_xml(cls) -> str:
         """MJCF for the task's own bodies (inside ``<worldbody>``)."""
+        raise NotImplementedError
 
-    @abstractmethod
     def _bind(self) -> None:
         """Look up the ids of the task's bodies, joints and geoms in ``self.model``."""
+        raise NotImplementedError
 
-    @abstractmethod
     def _sample_episode(self, rng: np.random.Generator) -> str:
         """Draw the episode's layout, colours and goal into the sim; return its instruction."""
+        raise NotImplementedError
 
-    @abstractmethod
     def evaluate(self) -> tuple[bool, dict[str, float]]:
         """(success, progress measures) for the current simulation state."""
+        raise NotImplementedError
 
     # -- end effector -------------------------------------------------------------------------
     @property
