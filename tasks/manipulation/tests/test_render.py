@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 from manipulation_helpers import TASK_NAMES, expert, task
 from vla_bench_manipulation.rollout import rollout
 
@@ -89,3 +91,13 @@ def test_missing_egl_driver_gives_an_install_hint() -> None:
     assert "physics without a renderer works" in done.stdout
     assert "RuntimeError: cannot create a MuJoCo renderer" in done.stderr
     assert "libegl-mesa0" in done.stderr and "render=False" in done.stderr
+
+
+@pytest.mark.parametrize("name", TASK_NAMES)
+def test_gymnasium_env_checker_passes(name: str) -> None:
+    t = task(name, image_size=48)
+    env = t.make_env(t.track().episodes[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the checker reports problems as warnings
+        check_env(env, skip_render_check=True)
+    env.close()

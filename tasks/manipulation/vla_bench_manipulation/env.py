@@ -56,6 +56,10 @@ ACTION_LIMITS_DOC = (
 STATE_FIELDS = ("ee_x", "ee_y", "ee_z", "ee_qw", "ee_qx", "ee_qy", "ee_qz", "gripper_opening")
 """Proprioceptive state: pinch-point position (m), orientation (w, x, y, z), jaw gap (m)."""
 
+STATE_LOW = np.array([-1.0, -1.0, -0.5, -1.0, -1.0, -1.0, -1.0, 0.0], dtype=np.float32)
+STATE_HIGH = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.1], dtype=np.float32)
+"""Bounds of the state fields: the table's reach, unit quaternion components, jaw gap."""
+
 CAMERAS = ("front", "wrist")
 
 WORKSPACE_LOW = np.array([-0.32, -0.28, 0.01])
@@ -167,7 +171,7 @@ class ManipulationEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
         self.observation_space = spaces.Dict(
             {
                 "images": spaces.Dict({c: image_box for c in CAMERAS} if render else {}),
-                "state": spaces.Box(-np.inf, np.inf, (len(STATE_FIELDS),), dtype=np.float32),
+                "state": spaces.Box(STATE_LOW, STATE_HIGH, dtype=np.float32),
                 "instruction": _INSTRUCTION_SPACE,
             }
         )
