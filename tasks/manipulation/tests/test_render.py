@@ -89,7 +89,7 @@ def test_missing_egl_driver_gives_an_install_hint() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     assert done.returncode != 0
     assert "physics without a renderer works" in done.stdout
-    assert "RuntimeError: cannot create a MuJoCo renderer" in done.stderr
+    assert "RuntimeError: cannot create a MuJoCo renderer with the 'egl' GL backend" in done.stderr
     assert "libegl-mesa0" in done.stderr and "render=False" in done.stderr
 
 
@@ -101,3 +101,16 @@ def test_gymnasium_env_checker_passes(name: str) -> None:
         warnings.simplefilter("error")  # the checker reports problems as warnings
         check_env(env, skip_render_check=True)
     env.close()
+
+
+def test_mujoco_imported_before_egl_was_chosen_is_named() -> None:
+    script = (
+        "import mujoco\n"  # picks its GL backend now, from an unset MUJOCO_GL
+        "from vla_bench_manipulation.valve import make_task\n"
+        "t = make_task()\n"
+        "t.make_env(t.track().episodes[0])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MUJOCO_GL"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode != 0
+    assert "mujoco was imported with the 'glfw' GL backend before MUJOCO_GL=egl" in done.stderr

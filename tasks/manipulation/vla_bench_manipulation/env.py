@@ -84,11 +84,20 @@ def _close_open_envs() -> None:
 
 
 def _make_renderer(model: mujoco.MjModel, size: tuple[int, int]) -> mujoco.Renderer:
+    # mujoco fixes its GL backend when first imported; a later MUJOCO_GL is silently ignored.
+    backend = getattr(getattr(mujoco, "GLContext", None), "__module__", "none").rpartition(".")[2]
+    wanted = os.environ.get("MUJOCO_GL", "")
+    if wanted == "egl" and backend != "egl":
+        raise RuntimeError(
+            f"mujoco was imported with the {backend!r} GL backend before MUJOCO_GL=egl was set; "
+            "set MUJOCO_GL=egl in the environment, or import vla_bench_manipulation before "
+            "mujoco, for headless rendering"
+        )
     try:
         return mujoco.Renderer(model, *size)
     except Exception as exc:  # the GL stack's own errors do not say what to install
         raise RuntimeError(
-            f"cannot create a MuJoCo renderer with MUJOCO_GL={os.environ.get('MUJOCO_GL')!r}: "
+            f"cannot create a MuJoCo renderer with the {backend!r} GL backend: "
             f"{str(exc).rstrip('.')}. Headless rendering needs EGL with Mesa (Debian: libegl1 "
             "libegl-mesa0 libgl1-mesa-dri libopengl0, installed by scripts/setup.sh), or pass "
             "render=False."
