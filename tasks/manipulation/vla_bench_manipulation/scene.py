@@ -63,10 +63,8 @@ def world_xml(
     *,
     image_size: tuple[int, int],
     shadows: bool,
-    assets: str = "",
-    extra: str = "",
 ) -> str:
-    """A complete MJCF model: the shared world plus a task's ``bodies`` (and ``extra`` sections).
+    """A complete MJCF model: the shared world plus a task's ``bodies``.
 
     ``image_size`` sizes the offscreen buffer; ``shadows`` turns on shadow maps, which cost
     ~10x render time on a CPU renderer (see DESIGN.md), so tasks leave them off by default.
@@ -79,21 +77,22 @@ def world_xml(
 <mujoco model="{name}">
   <compiler angle="radian" autolimits="true"/>
   <option timestep="{TIMESTEP}" integrator="implicitfast" cone="elliptic" impratio="10"/>
+  <!-- znear/zfar are in units of the extent: fixing it keeps the wrist camera's near plane at
+       1 cm whatever a task adds, so the fingers 6 cm away are never clipped. -->
+  <statistic extent="1" center="0 0 0.1"/>
   <visual>
     <global offwidth="{width}" offheight="{height}"/>
     <quality shadowsize="{shadowsize}" offsamples="0" numslices="16" numstacks="8" numquads="1"/>
     <headlight ambient="0.35 0.35 0.35" diffuse="0.35 0.35 0.35" specular="0.05 0.05 0.05"/>
     <map znear="0.01" zfar="6"/>
   </visual>
-  <asset>
-    <texture name="sky" type="skybox" builtin="gradient" rgb1="0.62 0.66 0.72"
-             rgb2="0.22 0.24 0.28" width="32" height="32"/>
-    {assets}
-  </asset>
   <worldbody>
     <light name="key" pos="0.3 -0.4 1.2" dir="-0.25 0.33 -1" diffuse="0.6 0.6 0.6"
            specular="0.1 0.1 0.1" directional="true" castshadow="{shadow}"/>
     <geom name="floor" type="plane" pos="0 0 -0.75" size="3 3 0.1" rgba="0.32 0.3 0.28 1"/>
+    <!-- A plain backdrop, not a skybox: a textured sky costs ~20% of a CPU-rendered frame. -->
+    <geom name="backdrop" type="box" pos="0 1.5 0.5" size="3 0.01 1.5" rgba="0.55 0.6 0.66 1"
+          contype="0" conaffinity="0"/>
     <geom name="table" type="box" pos="0 0 -0.025" size="{tx} {ty} 0.025"
           rgba="0.72 0.62 0.5 1" friction="1 0.01 0.001"/>
     <geom name="table_base" type="box" pos="0 0 -0.4" size="{tx - 0.05} {ty - 0.05} 0.35"
@@ -114,6 +113,5 @@ def world_xml(
     <position name="finger_r" joint="finger_r" kp="600" kv="20" ctrlrange="0 {FINGER_TRAVEL}"
               forcerange="-20 20"/>
   </actuator>
-  {extra}
 </mujoco>
 """
