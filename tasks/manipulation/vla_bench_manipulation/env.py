@@ -5,7 +5,8 @@ An action is ``ee_delta_7d`` (see :data:`ACTION_SPACE`): the end-effector target
 gripper closes for +1 and opens for -1. The target drives a mocap body welded to the free-floating
 hand, so the hand follows it through real contact physics (500 Hz); one ``step`` is one 10 Hz
 control period. A subclass adds its bodies, samples an episode from the seed and says when it
-is solved.
+is solved. The reward is 1.0 on a step that ends in success (which also terminates the
+episode), else 0.0; ``truncated`` comes at the task's ``max_steps``.
 """
 
 from __future__ import annotations
