@@ -49,8 +49,3 @@ def yaw_of(q: np.ndarray) -> float:
     """Heading (rotation about world z) of an orientation, radians in (-pi, pi]."""
     w, x, y, z = q
     return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
-
-
-def wrap_angle(a: float) -> float:
-    """``a`` wrapped into (-pi, pi]."""
-    return float((a + np.pi) % (2 * np.pi) - np.pi)
