@@ -13,6 +13,7 @@ import pytest
 import torch
 from openvla_kit import NORM_STATS, ReferenceOpenVLA, write_checkpoint
 from vla_bench_openvla.config import load_config, shipped_architecture
+from vla_bench_openvla.inputs import PromptTokenizer, WordTokenizer
 from vla_bench_openvla.model import OpenVLAModel
 from vla_bench_openvla.policy import OpenVLAPolicy
 
@@ -163,3 +164,17 @@ def test_plugin_import_does_not_import_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_prompt_tokens(tiny_checkpoint: tuple[Path, ReferenceOpenVLA]) -> None:
+    tokenizer = PromptTokenizer.from_dir(tiny_checkpoint[0])
+    ids = tokenizer.encode("  Turn the Valve ")
+    assert ids[0] == tokenizer.bos_id == 1
+    assert ids[-1] == tokenizer.space_id == tokenizer.tokenizer.token_to_id("▁")
+    text = "In: What action should the robot take to turn the valve?\nOut:"
+    assert tokenizer.tokenizer.decode(ids[1:-1]) == text
+    # what the checkpoint's tokenizer.json does by itself (its BOS template included)
+    assert tokenizer.tokenizer.encode(text).ids == ids[:-1]
+    words = WordTokenizer().encode("pick up the red block and put it in the bowl")
+    assert len(words) == 26 and words[0] == 1 and words[-1] == 29871
+    assert all(3 <= i < 31744 for i in words[1:-1])

@@ -51,7 +51,7 @@ from vla_bench_openvla.actions import (
     select_stats,
 )
 from vla_bench_openvla.config import OpenVLAConfig, load_config, shipped_architecture
-from vla_bench_openvla.inputs import ByteTokenizer, ImageTransform, PromptTokenizer
+from vla_bench_openvla.inputs import ImageTransform, PromptTokenizer, WordTokenizer
 from vla_bench_openvla.model import OpenVLAModel, allocate, init_random
 
 if TYPE_CHECKING:
@@ -126,10 +126,10 @@ class OpenVLAPolicy(PolicyBase):
         )
         self.model_config = self._architecture(directory)
         self.model = self._build(directory)
-        self.tokenizer: PromptTokenizer | ByteTokenizer = (
+        self.tokenizer: PromptTokenizer | WordTokenizer = (
             PromptTokenizer.from_dir(directory)
             if directory is not None and (directory / "tokenizer.json").is_file()
-            else self._byte_tokenizer()
+            else self._word_tokenizer()
         )
         # Random weights un-normalise with the identity unless a dataset is asked for.
         stats = (
@@ -174,13 +174,13 @@ class OpenVLAPolicy(PolicyBase):
             ckpt.load_weights(model, directory)
         return model
 
-    def _byte_tokenizer(self) -> ByteTokenizer:
+    def _word_tokenizer(self) -> WordTokenizer:
         if self.weights == "pretrained":
             raise FileNotFoundError(
                 f"checkpoint {self.config.checkpoint!r} has no tokenizer.json; OpenVLA "
                 f"checkpoints ship the fast Llama tokenizer beside the weights"
             )
-        return ByteTokenizer()
+        return WordTokenizer(self.model_config.action_vocab_size - self.model_config.n_action_bins)
 
     # -- the Policy protocol ------------------------------------------------------------------
     def reset(self, task: TaskSpec, episode: EpisodeSpec, env: gymnasium.Env | None) -> None:
