@@ -118,14 +118,14 @@ class ReferenceProjector(nn.Module):
 class ReferenceOpenVLA(nn.Module):
     """The published model's composition (timm towers, projector, transformers Llama)."""
 
-    def __init__(self, text_config: dict[str, Any]) -> None:
+    def __init__(self, text_config: dict[str, Any], image_size: int = 224) -> None:
         super().__init__()
         self.vision_backbone = nn.Module()
         self.vision_backbone.featurizer = timm.create_model(
-            DINO_ID, pretrained=False, num_classes=0, img_size=224, **DINO_KWARGS
+            DINO_ID, pretrained=False, num_classes=0, img_size=image_size, **DINO_KWARGS
         )
         self.vision_backbone.fused_featurizer = timm.create_model(
-            SIGLIP_ID, pretrained=False, num_classes=0, img_size=224, **SIGLIP_KWARGS
+            SIGLIP_ID, pretrained=False, num_classes=0, img_size=image_size, **SIGLIP_KWARGS
         )
         vision_dim = DINO_KWARGS["embed_dim"] + SIGLIP_KWARGS["embed_dim"]
         self.projector = ReferenceProjector(vision_dim, text_config["hidden_size"])
@@ -222,12 +222,14 @@ def write_checkpoint(
     seed: int = 0,
     outputs: str = "actions",
     norm_stats: dict[str, Any] | None = None,
+    image_size: int = 224,
 ) -> ReferenceOpenVLA:
     """Write a tiny OpenVLA checkpoint in the published layout; return its reference model.
 
     ``outputs="actions"`` biases the output head toward action tokens (valid actions);
     ``"text"`` toward non-action tokens (every dimension a decode failure); ``"random"`` leaves
-    the head as drawn.
+    the head as drawn. ``image_size`` below OpenVLA's 224 makes a faster model (fewer patches)
+    for end-to-end runs.
     """
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
@@ -235,7 +237,7 @@ def write_checkpoint(
     tokenizer.add_special_tokens(["<PAD>"])
     tokenizer.save(str(directory / "tokenizer.json"))
     torch.manual_seed(seed)
-    model = ReferenceOpenVLA(text_config(vocab)).eval()
+    model = ReferenceOpenVLA(text_config(vocab), image_size).eval()
     randomize(model, seed)
     if outputs != "random":
         steer_outputs(model, vocab, outputs)
@@ -250,7 +252,7 @@ def write_checkpoint(
         "image_resize_strategy": "resize-naive",
         "timm_model_ids": [DINO_ID, SIGLIP_ID],
         "timm_override_act_layers": [None, None],
-        "image_sizes": [224, 224],
+        "image_sizes": [image_size, image_size],
         "pad_token_id": vocab,
         "pad_to_multiple_of": PAD_MULTIPLE,
         "n_action_bins": 256,
@@ -264,7 +266,7 @@ def write_checkpoint(
             {
                 "image_processor_type": "PrismaticImageProcessor",
                 "image_resize_strategy": "resize-naive",
-                "input_sizes": [[3, 224, 224], [3, 224, 224]],
+                "input_sizes": [[3, image_size, image_size]] * 2,
                 "interpolations": ["bicubic", "bicubic"],
                 "means": [[0.485, 0.456, 0.406], [0.5, 0.5, 0.5]],
                 "stds": [[0.229, 0.224, 0.225], [0.5, 0.5, 0.5]],
