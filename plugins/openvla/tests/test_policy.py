@@ -17,7 +17,14 @@ from vla_bench_openvla.inputs import PromptTokenizer, WordTokenizer
 from vla_bench_openvla.model import OpenVLAModel
 from vla_bench_openvla.policy import OpenVLAPolicy
 
-from harness.contract import EE_DELTA_7D, EpisodeSpec, PolicyConfig, TaskSpec, with_bounds
+from harness.contract import (
+    EE_DELTA_7D,
+    EpisodeSpec,
+    PolicyConfig,
+    PolicyConfigError,
+    TaskSpec,
+    with_bounds,
+)
 
 TASK = TaskSpec(
     name="tiny",
@@ -110,18 +117,22 @@ def test_non_action_tokens_are_counted_as_decode_failures(tmp_path: Path) -> Non
 
 def test_bad_options_fail_with_the_fix(tiny_checkpoint: tuple[Path, ReferenceOpenVLA]) -> None:
     directory, _ = tiny_checkpoint
-    with pytest.raises(ValueError, match="unknown --policy-args unnorm for openvla; known:"):
-        _policy(f"checkpoint={directory},unnorm=bridge_orig")
-    with pytest.raises(KeyError, match=r"unnorm_key=<key>.*bridge_orig, fractal20220817_data"):
-        _policy(f"checkpoint={directory}")
-    with pytest.raises(ValueError, match="needs checkpoint="):
-        _policy("")
+    good = f"checkpoint={directory},unnorm_key=bridge_orig"
+    for args, message in [
+        (f"checkpoint={directory},unnorm=x", "unknown --policy-args unnorm for openvla; known:"),
+        (f"checkpoint={directory}", r"unnorm_key=<key>.*bridge_orig, fractal20220817_data"),
+        ("", "needs checkpoint="),
+        (f"{good},gripper=x", "gripper='x' is not a known convention"),
+        (f"{good},dtype=fp8", "dtype='fp8' is not one of"),
+        (f"{good},binarize_gripper=maybe", "binarize_gripper='maybe' must be true or false"),
+        (f"{good},arch=openvla-7b", "either checkpoint="),
+        (f"checkpoint={directory / 'nope'}", "neither a directory nor a hub id"),
+    ]:
+        # PolicyConfigError: bench prints the message as a one-line error, no traceback
+        with pytest.raises(PolicyConfigError, match=message):
+            _policy(args)
     with pytest.raises(ValueError, match="camera='top' is not a camera of task 'tiny'"):
-        _policy(f"checkpoint={directory},unnorm_key=bridge_orig,camera=top")
-    with pytest.raises(ValueError, match="gripper='x' is not a known convention"):
-        _policy(f"checkpoint={directory},unnorm_key=bridge_orig,gripper=x")
-    with pytest.raises(ValueError, match="dtype='fp8' is not one of"):
-        _policy(f"checkpoint={directory},unnorm_key=bridge_orig,dtype=fp8")
+        _policy(f"{good},camera=top")
 
 
 def test_random_weights_from_a_checkpoint_architecture(

@@ -40,12 +40,20 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from harness.contract import ActionChunk, EpisodeSpec, Observation, PolicyBase, PolicyConfig
+from harness.contract import (
+    ActionChunk,
+    EpisodeSpec,
+    Observation,
+    PolicyBase,
+    PolicyConfig,
+    PolicyConfigError,
+)
 from vla_bench_openvla import checkpoint as ckpt
 from vla_bench_openvla.action_tokenizer import ActionTokenizer
 from vla_bench_openvla.actions import (
     DEFAULT_GRIPPER,
     ActionDecoder,
+    UnnormKeyError,
     gripper_convention,
     identity_stats,
     select_stats,
@@ -108,6 +116,16 @@ class OpenVLAPolicy(PolicyBase):
     def __init__(self, config: PolicyConfig) -> None:
         super().__init__(config)
         self.options = dict(config.options)
+        try:
+            self._setup()
+        except (ckpt.CheckpointError, FileNotFoundError, UnnormKeyError, ValueError) as exc:
+            # all user-fixable (options, checkpoint files, statistics): one clean CLI error
+            raise PolicyConfigError(str(exc)) from exc
+        self.camera: str | None = None
+        self._prompts: dict[str, torch.Tensor] = {}
+
+    def _setup(self) -> None:
+        config = self.config
         unknown = sorted(set(self.options) - set(OPTIONS))
         if unknown:
             raise ValueError(
@@ -147,8 +165,6 @@ class OpenVLAPolicy(PolicyBase):
         self.transform = ImageTransform(
             self.model_config.images, float(crop) if crop is not None else None
         )
-        self.camera: str | None = None
-        self._prompts: dict[str, torch.Tensor] = {}
 
     def _architecture(self, directory: Path | None) -> OpenVLAConfig:
         if directory is not None:
