@@ -150,6 +150,18 @@ def test_random_weights_from_a_checkpoint_architecture(
     assert policy.describe()["unnorm_key"] == "identity"
 
 
+def test_bfloat16_weights_and_activations(tiny_checkpoint: tuple[Path, ReferenceOpenVLA]) -> None:
+    """The GPU default precision, exercised on the CPU: built in bf16, never in float32."""
+    directory, reference = tiny_checkpoint
+    policy = _policy(f"checkpoint={directory},unnorm_key=bridge_orig,dtype=bfloat16")
+    assert {p.dtype for p in policy.model.parameters()} == {torch.bfloat16}
+    assert policy.model.llm.model.rotary_emb.inv_freq.dtype == torch.float32
+    head = reference.language_model.lm_head.weight.to(torch.bfloat16)
+    assert torch.equal(policy.model.llm.lm_head.weight, head)
+    chunk = policy.act({"images": {"front": _frame(6)}, "instruction": "Turn the valve"})
+    assert chunk.decode_failures == 0 and np.isfinite(chunk.actions).all()
+
+
 def test_shipped_7b_architecture_has_openvla_7b_size() -> None:
     """Built on the meta device (no memory): OpenVLA-7B's parameter count, less the tower
     blocks and heads the forward pass never runs."""

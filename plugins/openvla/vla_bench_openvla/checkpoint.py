@@ -145,13 +145,12 @@ def weight_files(directory: Path) -> list[Path]:
     raise FileNotFoundError(f"{directory} holds no *.safetensors weights{hint}")
 
 
-def iter_weights(directory: Path, device: torch.device) -> Iterator[tuple[str, torch.Tensor]]:
-    """(published name, tensor) for every weight, one tensor in memory at a time."""
+def iter_weights(directory: Path) -> Iterator[tuple[str, torch.Tensor]]:
+    """(published name, CPU tensor) for every weight, one tensor in memory at a time."""
     from safetensors import safe_open
 
-    target = "cpu" if device.type == "meta" else str(device)
     for path in weight_files(directory):
-        with safe_open(str(path), framework="pt", device=target) as f:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
             for name in f.keys():  # noqa: SIM118 - safe_open is not a Mapping
                 yield name, f.get_tensor(name)
 
@@ -163,10 +162,9 @@ def load_weights(model: OpenVLAModel, directory: Path) -> dict[str, int]:
     Every native parameter must be filled exactly once.
     """
     params = dict(model.named_parameters())
-    device = next(iter(params.values())).device
     filled: set[str] = set()
     skipped = 0
-    for name, tensor in iter_weights(directory, device):
+    for name, tensor in iter_weights(directory):
         target_name = native_name(name, model.config)
         if target_name is None:
             skipped += 1
@@ -181,7 +179,7 @@ def load_weights(model: OpenVLAModel, directory: Path) -> dict[str, int]:
             )
         if target_name in filled:
             raise CheckpointError(f"weight {target_name!r} appears twice in the checkpoint")
-        target.copy_(tensor)
+        target.copy_(tensor)  # to the model's device and dtype, without a second full copy
         filled.add(target_name)
     missing = sorted(set(params) - filled)
     if missing:
