@@ -139,9 +139,12 @@ def test_runs_of_the_same_policy_merge_by_seed_newest_first(
 ) -> None:
     old = make_run("old", {"pick": [False] * 10}, policy="a", created="2026-01-01T00:00:00+00:00")
     new = make_run(
-        "new", {"pick": [True] * 5}, policy="a", created="2026-02-01T00:00:00+00:00",
+        "new",
+        {"pick": [True] * 5},
+        policy="a",
+        created="2026-02-01T00:00:00+00:00",
         seeds={"pick": [1005, 1006, 1007, 1008, 1009]},
-    )  # fmt: skip
+    )
     board = board_of(old, new)
     (c,) = board.cells
     assert c.stats.episodes == 10  # seeds 1000-1009 once each
@@ -180,8 +183,11 @@ def test_suite_rows_pool_their_tasks(make_run: Callable[..., Path]) -> None:
 def test_rollout_media_picks_a_success_and_a_failure(
     make_run: Callable[..., Path], gif: Callable[..., bytes]
 ) -> None:
-    videos = {("pick", 0): gif((200, 0, 0)), ("pick", 1): gif((0, 200, 0)),
-              ("pick", 5): gif((0, 0, 200))}  # fmt: skip
+    videos = {
+        ("pick", 0): gif((200, 0, 0)),
+        ("pick", 1): gif((0, 200, 0)),
+        ("pick", 5): gif((0, 0, 200)),
+    }
     board = board_of(make_run("a", {"pick": wins(3, 8)}, policy="a", videos=videos))
     media = board.cells[0].media
     assert [(m.kind, m.episode) for m in media] == [("success", 0), ("failure", 5)]

@@ -75,8 +75,9 @@ def render_board(board: Leaderboard, *, generated: datetime | None = None) -> st
         labels=board.labels(),
         fmt=fmt,
         sort=_sort_value,
-        figures={k: _data_uri(v, "image/png") for k, v in figures.items() if v},
+        figures={k: _data_uri(v, "image/png") if v else None for k, v in figures.items()},
         row_clips=row_clips,
+        shown=_shown,
         bar=_bar,
         css=Markup((static / "report.css").read_text()),
         js=Markup((static / "report.js").read_text()),
@@ -84,6 +85,26 @@ def render_board(board: Leaderboard, *, generated: datetime | None = None) -> st
         version=__version__,
         harness_versions=sorted({s.harness_version for s in board.sources}),
         any_episode_latency=any(c.stats.latency_source == "episodes" for c in board.cells),
+    )
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Which optional columns a table shows: none that would be empty in every row."""
+
+    smooth: bool
+    cost: bool
+
+    @property
+    def count(self) -> int:
+        """How many metric columns the table has."""
+        return 10 + 2 * self.smooth + self.cost
+
+
+def _shown(entries: Sequence[Cell | Row]) -> Shown:
+    return Shown(
+        smooth=any(fmt.finite(e.stats.ldlj) or fmt.finite(e.stats.sparc) for e in entries),
+        cost=any(e.stats.cost_per_episode is not None for e in entries),
     )
 
 

@@ -9,7 +9,8 @@ from harness.results import Run
 from vla_bench_leaderboard import fmt
 from vla_bench_leaderboard.table import Cell, Group, Leaderboard, Row, build
 
-_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+# with [ and ] escaped no link can form, so parentheses and the like may stay as they are
+_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def md_escape(text: object) -> str:

@@ -30,8 +30,13 @@ DPI = 110
 UNRANKED_COLOR = "#9a8fb5"
 
 
+LABEL_CHARS = 32
+
+
 def _plain(text: str) -> str:
-    """Text matplotlib draws literally (no mathtext)."""
+    """Text matplotlib draws literally (no mathtext), cut to a length a figure can hold."""
+    if len(text) > LABEL_CHARS:
+        text = text[: LABEL_CHARS - 1] + "…"
     return text.replace("$", r"\$")
 
 
@@ -190,6 +195,8 @@ def success_heatmap(board: Leaderboard) -> bytes | None:
         ax=ax,
         annot_kws={"fontsize": 8.5},
     )
+    ax.grid(False)
+    ax.set_facecolor("#f2f4f7")  # a task a policy did not run: grey, not "0%"
     ax.set_xlabel("")
     ax.set_ylabel("")
     ax.set_title("success by policy and task  († not ranked)", fontsize=11, loc="left")
