@@ -134,3 +134,26 @@ def test_an_empty_report_says_what_to_do(tmp_path: Path) -> None:
         text = render([], [f"{tmp_path}: no run.json here: not a run directory"])
         assert "no run.json here" in text, name
         assert "bench run" in text, name
+
+
+def test_a_large_rollout_is_shrunk_to_fit_the_page() -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageSequence
+    from vla_bench_leaderboard.html import CLIP_WIDTH, shrink_gif
+
+    rng = np.random.default_rng(0)
+    frames = [
+        Image.fromarray(rng.integers(0, 255, (60, 480, 3), dtype=np.uint8)) for _ in range(12)
+    ]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=50)
+    assert len(buf.getvalue()) > 400_000
+    small = shrink_gif(buf.getvalue(), 40_000)
+    assert len(small) <= 40_000
+    with Image.open(io.BytesIO(small)) as im:
+        kept = sum(1 for _ in ImageSequence.Iterator(im))
+        assert im.size[0] == CLIP_WIDTH and kept > 1
+        # fewer frames, each shown longer: the clip keeps its real-time length
+        assert kept * im.info["duration"] == pytest.approx(12 * 50, rel=0.35)

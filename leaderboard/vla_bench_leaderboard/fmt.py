@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -72,6 +73,18 @@ def usd(x: float | None) -> str:
     if not finite(x):
         return DASH
     return f"${x:.4f}" if x < 1 else f"${x:,.2f}"  # type: ignore[operator]
+
+
+def when(iso: str) -> str:
+    """An ISO timestamp as ``2026-11-21 20:12 UTC`` (as given when it does not parse)."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return iso or DASH
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return moment.strftime("%Y-%m-%d %H:%M")
 
 
 def p_value(p: float | None) -> str:

@@ -96,7 +96,14 @@ def _render(board: Leaderboard) -> str:
                 "| "
                 + " | ".join(
                     md_escape(v)
-                    for v in (s.run_id, s.status, s.created, s.harness_version, s.host, s.command)
+                    for v in (
+                        s.run_id,
+                        s.status,
+                        fmt.when(s.created),
+                        s.harness_version,
+                        s.host,
+                        s.command,
+                    )
                 )
                 + " |"
             )

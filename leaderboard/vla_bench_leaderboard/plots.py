@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as ticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -38,6 +39,17 @@ def _plain(text: str) -> str:
     if len(text) > LABEL_CHARS:
         text = text[: LABEL_CHARS - 1] + "…"
     return text.replace("$", r"\$")
+
+
+@ticker.FuncFormatter
+def _plain_number(value: float, _position: int | None = None) -> str:
+    """Log-axis ticks as plain numbers (0.07, not 7×10⁻²); minor ticks only at 2 and 5."""
+    if value <= 0:
+        return ""
+    mantissa = value / 10 ** math.floor(math.log10(value) + 1e-9)
+    if round(mantissa, 6) not in (1.0, 2.0, 5.0):
+        return ""
+    return f"{value:g}"
 
 
 def _png(fig: Figure) -> bytes:
@@ -128,6 +140,11 @@ def success_vs_latency(board: Leaderboard) -> bytes | None:
             )
             ax.legend(loc="lower right", fontsize=8, frameon=True)
         ax.set_xscale("log")
+        xs = [1000 * r.stats.act_p50_s for r in rows]
+        ax.set_xlim(min(xs) / 2.5, max(xs) * 2.5)  # at least a decade, so ticks get labels
+        ax.xaxis.set_major_formatter(_plain_number)
+        ax.xaxis.set_minor_formatter(_plain_number)
+        ax.tick_params(axis="x", which="minor", labelsize=7)
         ax.set_ylim(-4, 104)
         ax.set_xlabel("act() latency, median (ms, log scale)")
         ax.set_ylabel("success rate (%) with Wilson 95% CI")
@@ -241,6 +258,9 @@ def latency_distributions(board: Leaderboard) -> bytes | None:
             log_scale=True,
             ax=ax,
         )
+    ax.xaxis.set_major_formatter(_plain_number)
+    ax.xaxis.set_minor_formatter(_plain_number)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("act() round trip per call (ms, log scale); box: quartiles, whiskers: p5–p95")
     ax.set_ylabel("")
     ax.set_title("latency distribution per act() call", fontsize=11, loc="left")

@@ -97,7 +97,7 @@ def _render(console: Console, board: Leaderboard) -> None:
     console.print("[bold]Runs[/bold]")
     for s in board.sources:
         console.print(
-            f"- {escape(s.run_id)} [{escape(s.status)}] {escape(s.created)} · vla-bench "
+            f"- {escape(s.run_id)} [{escape(s.status)}] {escape(fmt.when(s.created))} · vla-bench "
             f"{escape(s.harness_version)} · {escape(s.host)}\n  $ {escape(s.command)}"
         )
 
