@@ -66,7 +66,10 @@ def test_the_three_formats_are_registered_through_the_entry_point() -> None:
     assert info.registered == {"reporter": ["html", "md", "term"]}
 
 
-def test_term_shows_ranks_ties_and_escaped_names(runs: list[Run]) -> None:
+def test_term_shows_ranks_ties_and_escaped_names(
+    runs: list[Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
     text = reporters()["term"](runs, ["/runs/empty: no run.json here"])
     assert "vla-bench leaderboard" in text
     assert EVIL in text  # rich markup in a name is shown, not interpreted
@@ -78,7 +81,7 @@ def test_term_shows_ranks_ties_and_escaped_names(runs: list[Run]) -> None:
     assert "=1" in lines["alpha"] and "70.0%" in lines["alpha"]
     assert "—" in lines["untrained"]
     assert "/runs/empty: no run.json here" in text
-    assert "\x1b[" not in text  # no colour codes when standard output is not a terminal
+    assert "\x1b[" not in text  # plain text unless FORCE_COLOR asks: it may go to a file
 
 
 def test_markdown_escapes_html_and_table_syntax(runs: list[Run]) -> None:

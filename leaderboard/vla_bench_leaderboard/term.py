@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import os
 import shutil
-import sys
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -18,21 +16,16 @@ from vla_bench_leaderboard.table import Cell, Group, Leaderboard, Row, build
 
 
 def render(runs: Sequence[Run], problems: Sequence[str]) -> str:
-    """The leaderboard as terminal text (coloured when standard output is a terminal)."""
+    """The leaderboard as terminal text.
+
+    Plain text by default, since the same text may go to a file (``-o``); ``FORCE_COLOR=1``
+    asks for colour (rich's convention), ``NO_COLOR`` always wins.
+    """
     board = build(runs, problems)
-    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     width = max(shutil.get_terminal_size((160, 40)).columns, 120)
-    console = Console(
-        file=io.StringIO(),
-        width=width,
-        force_terminal=color,
-        no_color=not color,
-        highlight=False,
-        emoji=False,
-    )
+    console = Console(file=io.StringIO(), width=width, highlight=False, emoji=False)
     _render(console, board)
-    out = console.file.getvalue()  # type: ignore[attr-defined]
-    return str(out)
+    return str(console.file.getvalue())  # type: ignore[attr-defined]
 
 
 def _policy_text(entry: Cell | Row) -> str:

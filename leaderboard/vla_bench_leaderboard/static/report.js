@@ -40,7 +40,14 @@
 
   document.querySelectorAll("table.sortable").forEach(function (table) {
     table.tHead.querySelectorAll("th:not(.nosort)").forEach(function (th) {
+      th.tabIndex = 0;  // sortable from the keyboard too
       th.addEventListener("click", function () { sortTable(table, th); });
+      th.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" || event.key === " ") {
+          event.preventDefault();
+          sortTable(table, th);
+        }
+      });
     });
   });
 
