@@ -7,6 +7,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from harness.contract import PolicyConfig
+from harness.contract import PolicyConfig, PolicyConfigError
 from harness.plugins import loaded, registry
 from harness.registry import RegistrationError, UnknownNameError
 
@@ -46,7 +47,13 @@ def _fail_on_user_errors(fn: Any) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (UnknownNameError, RegistrationError, RunConfigError, RunFormatError) as exc:
+        except (
+            UnknownNameError,
+            RegistrationError,
+            RunConfigError,
+            RunFormatError,
+            PolicyConfigError,
+        ) as exc:
             raise UserError(str(exc).strip("'\"")) from exc
         except LookupError as exc:
             raise UserError(str(exc).strip("'\"")) from exc
@@ -306,21 +313,17 @@ def _num(x: float, fmt: str = "{:.2f}", scale: float = 1.0) -> str:
 
 
 def _print_summary(policy: str, rows: list[dict[str, Any]]) -> None:
+    columns = ["task", "success", "95% CI", "n", "fail", "errors", "steps→ok", "act p50 ms",
+               "act p95 ms", "LDLJ", "SPARC", "clipped"]  # fmt: skip
+    # Columns that only some backends fill (API agents, token decoders) appear when used.
+    optional: list[tuple[str, str, Callable[[Any], str]]] = [
+        ("decode fail", "decode_failures", str),
+        ("tokens in/out", "tokens", str),
+        ("$/episode", "cost_usd_per_episode", lambda x: f"{x:.4f}"),
+    ]
+    shown = [(name, key, fmt) for name, key, fmt in optional if any(r.get(key) for r in rows)]
     table = Table(title=f"policy {policy}", title_justify="left", show_edge=False)
-    for column in (
-        "task",
-        "success",
-        "95% CI",
-        "n",
-        "fail",
-        "errors",
-        "steps→ok",
-        "act p50 ms",
-        "act p95 ms",
-        "LDLJ",
-        "SPARC",
-        "clipped",
-    ):
+    for column in columns + [name for name, _, _ in shown]:
         table.add_column(column, justify="left" if column == "task" else "right")
     for r in rows:
         table.add_row(
@@ -336,6 +339,7 @@ def _print_summary(policy: str, rows: list[dict[str, Any]]) -> None:
             _num(r["ldlj"]),
             _num(r["sparc"]),
             str(r["clipped_actions"]),
+            *(fmt(r[key]) for _, key, fmt in shown),
         )
     console.print(table)
 

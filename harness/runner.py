@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import json
 import math
 import multiprocessing
 import resource
+import shutil
 import signal
 import sys
 import threading
@@ -129,6 +131,7 @@ STEP_COLUMNS = (
     "chunk_pos",
     "act_s",
     "model_s",
+    "chunk_info",
     "action",
     "clipped",
     "reward",
@@ -208,6 +211,7 @@ class EpisodeRunner:
             chunk_id, chunk_pos = -1, 0
             for step in range(spec.max_steps):
                 act_s = model_s = math.nan
+                chunk_info = None
                 if not queue:
                     t0 = time.perf_counter()
                     with _deadline(self.settings.step_timeout_s):
@@ -225,6 +229,8 @@ class EpisodeRunner:
                     if chunk.peak_memory_bytes is not None:
                         peak_device = max(peak_device or 0, chunk.peak_memory_bytes)
                     queue = list(chunk.actions[:k] if k else chunk.actions)
+                    if chunk.info:
+                        chunk_info = json.dumps(chunk.info, sort_keys=True, default=str)
                     chunk_id, chunk_pos = chunk_id + 1, 0
                 action = queue.pop(0)
                 clipped = False
@@ -251,6 +257,7 @@ class EpisodeRunner:
                     chunk_pos,
                     act_s,
                     model_s,
+                    chunk_info,
                     action,
                     clipped,
                     float(reward),
@@ -347,6 +354,7 @@ def _append_step(
     chunk_pos: int,
     act_s: float,
     model_s: float,
+    chunk_info: str | None,
     action: np.ndarray,
     clipped: bool,
     reward: float,
@@ -360,6 +368,7 @@ def _append_step(
         chunk_pos,
         act_s,
         model_s,
+        chunk_info,
         action.tolist(),
         clipped,
         reward,
@@ -563,7 +572,7 @@ def execute(
     def commit(result: EpisodeResult, steps: pd.DataFrame, describe: dict[str, Any]) -> None:
         nonlocal done, ran
         store.write_episode(result, steps)
-        if meta["policy"]["describe"] is None:
+        if meta["policy"]["describe"] != describe:  # backends may learn things mid-run
             meta["policy"]["describe"] = describe
             store.write_meta(meta)
         done, ran = done + 1, ran + 1
@@ -579,14 +588,20 @@ def execute(
         status, detail = "interrupted", "stopped by Ctrl-C; re-run the same command to resume"
     except BudgetExceeded as exc:
         status, detail = "stopped", f"budget reached: {exc}"
+    except BaseException as exc:  # the policy could not be built, a worker died, ...
+        status, detail = "failed", f"{type(exc).__name__}: {exc}"
+        raise
     finally:
-        store.consolidate()
-        meta.update(
-            status=status,
-            status_detail=detail,
-            finished=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
-        store.write_meta(meta)
+        if status == "failed" and old is None and ran == 0:
+            shutil.rmtree(out, ignore_errors=True)  # we made it and it holds nothing
+        else:
+            store.consolidate()
+            meta.update(
+                status=status,
+                status_detail=detail,
+                finished=datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+            store.write_meta(meta)
     return RunReport(out=out, status=status, detail=detail, ran=ran, skipped=total - len(work))
 
 
@@ -604,10 +619,9 @@ def _run_inline(
         return
     runner = EpisodeRunner(policy_config, settings)
     try:
-        describe = runner.policy.describe()
         for task_name, episode in work:
             result, steps = runner.run(task_name, episode, out)
-            commit(result, steps, describe)
+            commit(result, steps, runner.policy.describe())
     finally:
         runner.close()
 

@@ -161,3 +161,12 @@ def test_latency_is_timed_after_warm_up(tmp_path: Path) -> None:
     assert episodes.loc[0, "act_p50_s"] == pytest.approx(0.02, abs=0.015)
     assert episodes.loc[0, "act_calls"] == 40
     assert not math.isnan(episodes.loc[0, "act_p99_s"])
+
+
+def test_chunk_info_is_kept_as_json_on_the_chunk_first_step(tmp_path: Path) -> None:
+    run(tmp_path, "chunky", episodes=1)
+    steps = load_run(tmp_path / "chunky-reach").steps()
+    import json
+
+    assert json.loads(steps["chunk_info"][0]) == {"source": "chunky"}
+    assert pd.isna(steps["chunk_info"][1])
