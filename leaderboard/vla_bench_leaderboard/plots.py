@@ -192,9 +192,16 @@ def success_heatmap(board: Leaderboard) -> bytes | None:
         for c in cells
     ]
     df = pd.DataFrame(records)
-    rates = df.pivot_table(index="policy", columns="task", values="rate", aggfunc="first")
-    text = df.pivot_table(index="policy", columns="task", values="text", aggfunc="first")
-    rates = rates.loc[rates.mean(axis=1).sort_values(ascending=False).index]
+    # the longer list goes down the page, so labels stay readable whichever outnumbers
+    rows, cols = (
+        ("task", "policy") if df["task"].nunique() > df["policy"].nunique() else ("policy", "task")
+    )
+    rates = df.pivot_table(index=rows, columns=cols, values="rate", aggfunc="first")
+    text = df.pivot_table(index=rows, columns=cols, values="text", aggfunc="first")
+    if rows == "policy":
+        rates = rates.loc[rates.mean(axis=1).sort_values(ascending=False).index]
+    else:
+        rates = rates[rates.mean(axis=0).sort_values(ascending=False).index]
     text = text.reindex(index=rates.index, columns=rates.columns).fillna("")
     width = max(5.0, 1.15 * len(rates.columns) + 3.2)
     height = max(2.4, 0.55 * len(rates.index) + 1.4)

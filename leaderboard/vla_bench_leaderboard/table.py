@@ -768,7 +768,7 @@ def _task_groups(cells: list[Cell], notes: list[str]) -> list[Group]:
     for cell in cells:
         by_key[cell.task.group_key].append(cell)
     groups = []
-    for key in sorted(by_key):
+    for key in sorted(by_key, key=lambda k: (by_key[k][0].suite, k)):
         members = by_key[key]
         rank_group(members)
         members.sort(key=_rank_sort)
