@@ -61,7 +61,34 @@ def _fail_on_user_errors(fn: Any) -> Any:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PluginCommands(click.Group):
+    """The built-in commands plus those plugins register; a plugin's is imported when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Built-ins, then plugin commands."""
+        return [*super().list_commands(ctx), *registry().names("command")]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A built-in, or the plugin command of that name (imported now)."""
+        builtin = super().get_command(ctx, cmd_name)
+        if builtin is not None or cmd_name not in registry().names("command"):
+            return builtin
+        entry = registry().get("command", cmd_name)
+        try:
+            command = entry.load()
+        except RegistrationError as exc:
+            return _broken_command(cmd_name, str(exc))
+        return command if isinstance(command, click.Command) else None
+
+
+def _broken_command(name: str, message: str) -> click.Command:
+    def fail() -> None:
+        raise UserError(message)
+
+    return click.Command(name, callback=fail, help=f"(unavailable: {message})")
+
+
+@click.group(cls=PluginCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vla-bench", prog_name="bench")
 def main() -> None:
     """vla-bench: score robot VLA policies on simulated tasks (success, smoothness, latency)."""

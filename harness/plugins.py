@@ -32,7 +32,12 @@ BUILTIN_DISTRIBUTIONS = frozenset(
         "vla-bench-claude",
     }
 )
-HOOKS = ("vla_bench_register_tasks", "vla_bench_register_policies", "vla_bench_register_reporters")
+HOOKS = (
+    "vla_bench_register_tasks",
+    "vla_bench_register_policies",
+    "vla_bench_register_reporters",
+    "vla_bench_register_commands",
+)
 
 
 @dataclass

@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["policy", "task", "suite", "reporter"]
+Kind = Literal["policy", "task", "suite", "reporter", "command"]
 
 LIST_COMMAND = {
     "policy": "bench list policies",
     "task": "bench list tasks",
     "suite": "bench list suites",
     "reporter": "bench list reporters",
+    "command": "bench --help",
 }
 
 
@@ -82,6 +83,7 @@ class Registry:
             "task": {},
             "suite": {},
             "reporter": {},
+            "command": {},
         }
         self.current_plugin = "<unknown>"
 
@@ -151,6 +153,12 @@ class Registry:
     ) -> None:
         """Register a report renderer ``f(runs, options) -> str``."""
         self._add(Entry("reporter", name, target, self.current_plugin, description))
+
+    def add_command(
+        self, name: str, target: str | Callable[..., Any], *, description: str = ""
+    ) -> None:
+        """Register a ``bench NAME`` subcommand: a ``click.Command``, imported when invoked."""
+        self._add(Entry("command", name, target, self.current_plugin, description))
 
     # -- reading --------------------------------------------------------------------------
     def names(self, kind: Kind) -> list[str]:

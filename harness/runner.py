@@ -22,18 +22,25 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from harness import metrics
 from harness.contract import (
+    ActionChunk,
     ActionSpace,
     BudgetExceeded,
     EpisodeSpec,
@@ -45,7 +52,7 @@ from harness.contract import (
     supports,
 )
 from harness.plugins import loaded, registry
-from harness.results import EpisodeResult, RunStore, atomic_write_bytes
+from harness.results import STEP_SCHEMA, EpisodeResult, RunStore, atomic_write_bytes
 
 
 @dataclass(frozen=True)
@@ -81,31 +88,47 @@ class BadAction(ValueError):
 # -- one episode ------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    """Raise PolicyTimeout in the main thread after ``seconds`` (SIGALRM; POSIX only).
+class _Deadline:
+    """Raises PolicyTimeout in the main thread when one ``act`` call runs past ``seconds``.
 
-    A hang inside native code is interrupted only when control returns to Python.
+    Uses SIGALRM (POSIX): the handler is installed once per episode and the timer armed around
+    each call, so the per-step cost is two ``setitimer`` calls. A hang inside native code is
+    interrupted only when control returns to Python. Elsewhere (a non-main thread, Windows) it
+    does nothing.
     """
-    usable = (
-        seconds > 0
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
-        yield
-        return
 
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise PolicyTimeout(f"act() took longer than the per-step timeout of {seconds:g}s")
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.usable = (
+            seconds > 0
+            and hasattr(signal, "setitimer")
+            and threading.current_thread() is threading.main_thread()
+        )
+        self._previous: Any = None
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    def _on_alarm(self, signum: int, frame: Any) -> None:
+        raise PolicyTimeout(f"act() took longer than the per-step timeout of {self.seconds:g}s")
+
+    def install(self) -> None:
+        """Install the SIGALRM handler (once per episode)."""
+        if self.usable:
+            self._previous = signal.signal(signal.SIGALRM, self._on_alarm)
+
+    def remove(self) -> None:
+        """Disarm the timer and restore the previous handler."""
+        if self.usable:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous)
+
+    def call(self, fn: Callable[[Any], ActionChunk], arg: Any) -> ActionChunk:
+        """``fn(arg)`` under the deadline."""
+        if not self.usable:
+            return fn(arg)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        try:
+            return fn(arg)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _check_chunk(actions: np.ndarray, space: ActionSpace) -> None:
@@ -169,7 +192,7 @@ class EpisodeRunner:
 
     def run(
         self, task_name: str, episode: EpisodeSpec, video_dir: Path | None = None
-    ) -> tuple[EpisodeResult, pd.DataFrame]:
+    ) -> tuple[EpisodeResult, pa.Table]:
         """Run one episode to its end and return its summary row and step rows."""
         task = self.task(task_name)
         spec = task.spec
@@ -189,7 +212,9 @@ class EpisodeRunner:
         episode_return = 0.0
         start = time.perf_counter()
         env = None
+        deadline = _Deadline(self.settings.step_timeout_s)
         try:
+            deadline.install()
             try:
                 env = task.make_env(episode, render=policy.uses_images or record_video)
                 obs, info = env.reset(seed=episode.seed)
@@ -214,8 +239,7 @@ class EpisodeRunner:
                 chunk_info = None
                 if not queue:
                     t0 = time.perf_counter()
-                    with _deadline(self.settings.step_timeout_s):
-                        chunk = policy.act(obs)
+                    chunk = deadline.call(policy.act, obs)
                     act_s = time.perf_counter() - t0
                     _check_chunk(chunk.actions, space)
                     act_times.append(act_s)
@@ -287,6 +311,7 @@ class EpisodeRunner:
         except Exception as exc:  # everything else came from the policy (reset or act)
             outcome, error = "policy_error", f"{type(exc).__name__}: {exc}\n{_short_tb(exc)}"
         finally:
+            deadline.remove()
             if env is not None:
                 with contextlib.suppress(Exception):
                     env.close()
@@ -322,18 +347,22 @@ class EpisodeRunner:
             rel = Path("videos") / task_name / f"{episode.index:06d}.gif"
             _write_gif(video_dir / rel, frames, spec.control_hz)
             result.extra["video"] = rel.as_posix()
-        steps = pd.DataFrame(rows, columns=list(STEP_COLUMNS))
-        steps.insert(0, "episode", episode.index)
-        steps.insert(0, "task", task_name)
+        n = len(rows["step"])
+        steps = pa.table({"task": [task_name] * n, "episode": [episode.index] * n, **rows},
+                         schema=STEP_SCHEMA)  # fmt: skip
         return result, steps
 
     def _warm_up(self, obs: dict[str, Any]) -> None:
         calls = (
             self.settings.warmup if self.settings.warmup is not None else self.policy.warmup_calls
         )
-        for _ in range(calls):
-            with _deadline(self.settings.step_timeout_s):
-                self.policy.act(obs)
+        deadline = _Deadline(self.settings.step_timeout_s)
+        deadline.install()
+        try:
+            for _ in range(calls):
+                deadline.call(self.policy.act, obs)
+        finally:
+            deadline.remove()
         self._warmed = True
 
 
@@ -548,7 +577,7 @@ def execute(
         },
         "tasks": {task.spec.name: _task_record(task, track) for task, track in planned},
         "settings": dataclasses.asdict(settings),
-        "provenance": provenance(),
+        "provenance": None,  # filled in by the writer thread while the first episode runs
     }
     old = store.read_meta()
     if old is not None:
@@ -569,7 +598,15 @@ def execute(
     done = total - len(work)
     status, detail, ran = "complete", None, 0
 
-    def commit(result: EpisodeResult, steps: pd.DataFrame, describe: dict[str, Any]) -> None:
+    # Disk work happens on one writer thread, in order, overlapping the next episode; only
+    # this thread touches ``meta`` and the store until it is closed below.
+    writer = _Writer()
+
+    def fill_provenance() -> None:
+        meta["provenance"] = provenance()
+        store.write_meta(meta)
+
+    def write(result: EpisodeResult, steps: pa.Table, describe: dict[str, Any]) -> None:
         nonlocal done, ran
         store.write_episode(result, steps)
         if meta["policy"]["describe"] != describe:  # backends may learn things mid-run
@@ -579,11 +616,18 @@ def execute(
         if progress:
             progress(result.task, result, done, total)
 
+    def commit(result: EpisodeResult, steps: pa.Table, describe: dict[str, Any]) -> None:
+        writer.submit(write, result, steps, describe)
+
+    writer.submit(fill_provenance)
     try:
-        if settings.workers <= 1:
-            _run_inline(policy_config, settings, work, out, commit)
-        else:
-            _run_pool(policy_config, settings, work, out, commit)
+        try:
+            if settings.workers <= 1:
+                _run_inline(policy_config, settings, work, out, commit)
+            else:
+                _run_pool(policy_config, settings, work, out, commit)
+        finally:
+            writer.close()  # finished episodes are committed whatever happened
     except KeyboardInterrupt:
         status, detail = "interrupted", "stopped by Ctrl-C; re-run the same command to resume"
     except BudgetExceeded as exc:
@@ -605,7 +649,34 @@ def execute(
     return RunReport(out=out, status=status, detail=detail, ran=ran, skipped=total - len(work))
 
 
-CommitFn = Callable[[EpisodeResult, pd.DataFrame, dict[str, Any]], None]
+class _Writer:
+    """One background thread running disk jobs in submission order; errors surface on use."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="vla-bench-writer")
+        self._jobs: list[Future[None]] = []
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        """Queue a job, first raising the error of any job that already failed (disk full...)."""
+        self._raise_failed()
+        self._jobs.append(self._pool.submit(fn, *args))
+
+    def close(self) -> None:
+        """Wait for every queued job; raise the first error."""
+        self._pool.shutdown(wait=True)
+        self._raise_failed()
+
+    def _raise_failed(self) -> None:
+        pending = []
+        for job in self._jobs:
+            if job.done():
+                job.result()
+            else:
+                pending.append(job)
+        self._jobs = pending
+
+
+CommitFn = Callable[[EpisodeResult, pa.Table, dict[str, Any]], None]
 
 
 def _run_inline(
@@ -638,7 +709,7 @@ def _init_worker(policy_config: PolicyConfig, settings: RunSettings) -> None:
 
 def _work(
     task_name: str, episode: EpisodeSpec, out: Path
-) -> tuple[EpisodeResult, pd.DataFrame, dict[str, Any]]:
+) -> tuple[EpisodeResult, pa.Table, dict[str, Any]]:
     assert _worker is not None
     result, steps = _worker.run(task_name, episode, out)
     return result, steps, _worker.policy.describe()

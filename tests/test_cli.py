@@ -196,3 +196,8 @@ def test_a_policy_that_cannot_be_built_fails_cleanly_and_leaves_nothing(tmp_path
     assert "needs option key=...; pass --policy-args key=1" in result.stderr
     assert "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def test_plugins_can_add_subcommands() -> None:
+    assert "hello ada from a plugin command" in bench("toy-hello", "ada").stdout
+    assert "toy-hello" in bench("--help").stdout

@@ -200,3 +200,23 @@ def make_unbuildable(config: PolicyConfig) -> PolicyBase:
     from harness.contract import PolicyConfigError
 
     raise PolicyConfigError("policy 'unbuildable' needs option key=...; pass --policy-args key=1")
+
+
+@hookimpl
+def vla_bench_register_commands(registry: Any) -> None:
+    registry.add_command("toy-hello", "toyplugin:hello", description="say hello")
+
+
+def _hello(name: str) -> None:
+    import click
+
+    click.echo(f"hello {name} from a plugin command")
+
+
+def _make_hello() -> Any:
+    import click
+
+    return click.command("toy-hello")(click.argument("name")(_hello))
+
+
+hello = _make_hello()
