@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from harness.results import EpisodeResult, RunStore
+from harness.results import STEP_SCHEMA, EpisodeResult, RunStore
 
 Outcome = str | bool
 """An episode outcome: True (success), False (timeout) or an outcome name."""
@@ -159,6 +160,7 @@ def write_run(
                     "chunk_pos": np.arange(n_steps) % k,
                     "act_s": act,
                     "model_s": act * 0.9,
+                    "chunk_info": None,
                     "action": [list(rng.uniform(-1, 1, 7)) for _ in range(n_steps)],
                     "clipped": False,
                     "reward": 0.0,
@@ -187,7 +189,9 @@ def write_run(
                 output_tokens=40 if cost_usd else 0,
                 extra=extra,
             )
-            store.write_episode(result, steps)
+            store.write_episode(
+                result, pa.Table.from_pandas(steps, schema=STEP_SCHEMA, preserve_index=False)
+            )
     if consolidate:
         store.consolidate()
     if status != "running":
