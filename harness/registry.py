@@ -151,7 +151,11 @@ class Registry:
     def add_reporter(
         self, name: str, target: str | Callable[..., Any], *, description: str = ""
     ) -> None:
-        """Register a report renderer ``f(runs, options) -> str``."""
+        """Register a report renderer ``render(runs, problems) -> str``.
+
+        ``runs`` are :class:`harness.results.Run` objects; ``problems`` are notes (str) about
+        run directories that could not be read.
+        """
         self._add(Entry("reporter", name, target, self.current_plugin, description))
 
     def add_command(

@@ -112,10 +112,21 @@ def episode_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
+def _file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file (mkstemp's 0600 is too private)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _file_mode()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see either nothing or the whole file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, _FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -160,6 +171,7 @@ def atomic_write_table(path: Path, table: pa.Table) -> None:
     """Atomically write an Arrow table as Parquet (the fast path for per-episode steps)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, _FILE_MODE)
     os.close(fd)
     try:
         pq.write_table(table, tmp)
@@ -175,6 +187,7 @@ def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
     """Atomically write a DataFrame as Parquet."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, _FILE_MODE)
     os.close(fd)
     try:
         frame.to_parquet(tmp, index=False)
@@ -295,15 +308,14 @@ class Run:
         """The policy name."""
         return str(self.meta.get("policy", {}).get("name", "?"))
 
-    def steps(self) -> pd.DataFrame:
-        """All step rows (read lazily: they can be large)."""
+    def steps(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """All step rows, or only ``columns`` of them (read lazily: they can be large)."""
         path = self.root / STEPS_FILE
         if path.exists() and self.complete:
-            return pd.read_parquet(path)
-        frames = [
-            pd.read_parquet(p) for p in sorted((self.root / PARTS_DIR).glob("*/*.steps.parquet"))
-        ]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            return pd.read_parquet(path, columns=columns)
+        parts = sorted((self.root / PARTS_DIR).glob("*/*.steps.parquet"))
+        frames = [pd.read_parquet(p, columns=columns) for p in parts]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def load_run(root: Path | str) -> Run:

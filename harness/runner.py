@@ -69,6 +69,9 @@ class RunSettings:
     video: int = 0
 
 
+MAX_VIDEO_FRAMES = 300
+"""Frames kept per rollout video; longer episodes are subsampled evenly."""
+
 RESUME_KEYS = ("seed", "n_action_steps")
 """Settings that must match to resume a run: they change what an episode does."""
 
@@ -199,6 +202,8 @@ class EpisodeRunner:
         policy = self.policy
         space = spec.action_space
         record_video = video_dir is not None and episode.index < self.settings.video
+        # Long episodes keep every k-th frame so a video stays small in memory and on disk.
+        frame_stride = max(1, math.ceil(spec.max_steps / MAX_VIDEO_FRAMES))
         k = self.settings.n_action_steps or policy.n_action_steps
         rows: dict[str, list[Any]] = {c: [] for c in STEP_COLUMNS}
         frames: list[np.ndarray] = []
@@ -272,7 +277,7 @@ class EpisodeRunner:
                 pose = info.get("ee_pose")
                 if pose is not None:
                     poses.append(np.asarray(pose, dtype=np.float64))
-                if record_video:
+                if record_video and (step + 1) % frame_stride == 0:
                     frames.append(_frame(obs))
                 _append_step(
                     rows,
@@ -345,7 +350,7 @@ class EpisodeRunner:
             _score_smoothness(result, poses, rows, spec)
         if record_video and frames and video_dir is not None:
             rel = Path("videos") / task_name / f"{episode.index:06d}.gif"
-            _write_gif(video_dir / rel, frames, spec.control_hz)
+            _write_gif(video_dir / rel, frames, spec.control_hz / frame_stride)
             result.extra["video"] = rel.as_posix()
         n = len(rows["step"])
         steps = pa.table({"task": [task_name] * n, "episode": [episode.index] * n, **rows},

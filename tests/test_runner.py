@@ -46,6 +46,7 @@ def test_run_directory_holds_provenance_and_steps(tmp_path: Path) -> None:
     assert "numpy" in meta["provenance"]["packages"]
     assert meta["provenance"]["host"]["cpu_count"] >= 1
     assert meta["policy"]["describe"]["weights"] == "scripted"
+    assert (out / "run.json").stat().st_mode & 0o044, "results must be readable by others"
     steps = loaded.steps()
     assert list(steps.groupby("episode").size()) == list(loaded.episodes["steps"])
     assert steps["ee_x"].notna().all() and steps["act_s"].notna().all()
