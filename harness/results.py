@@ -10,7 +10,8 @@ Layout of a run directory::
     videos/<task>/<episode>.mp4|gif        optional rollouts
 
 Every file is written to a temporary name and renamed into place, so a run killed at any
-moment (``kill -9`` included) leaves only whole episodes behind, and re-running the same
+moment (``kill -9`` included) leaves only whole episodes behind (files are not fsync'd: a
+power cut may lose the last episodes, which a resume then runs again), and re-running the same
 command resumes: an episode whose ``.episode.json`` exists is not run again. Nothing is pickled.
 """
 
@@ -130,8 +131,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -175,8 +174,6 @@ def atomic_write_table(path: Path, table: pa.Table) -> None:
     os.close(fd)
     try:
         pq.write_table(table, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -191,8 +188,6 @@ def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
     os.close(fd)
     try:
         frame.to_parquet(tmp, index=False)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
