@@ -30,6 +30,7 @@ BUILTIN_DISTRIBUTIONS = frozenset(
         "vla-bench-lerobot",
         "vla-bench-openvla",
         "vla-bench-claude",
+        "vla-bench-training",
     }
 )
 HOOKS = (
