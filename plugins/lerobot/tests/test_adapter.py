@@ -81,7 +81,7 @@ def test_action_width_mismatch_and_action_map() -> None:
 def test_bad_map_items_are_named() -> None:
     with pytest.raises(ValueError, match="'nose' is neither an index nor one of"):
         parse_terms("nose", STATE_FIELDS, 8, "state_map")
-    with pytest.raises(ValueError, match="index 9 is outside 0..7"):
+    with pytest.raises(ValueError, match=r"index 9 is outside 0\.\.7"):
         parse_terms("9", STATE_FIELDS, 8, "state_map")
     with pytest.raises(ValueError, match="action_map has 2 items"):
         build_adapter(make_task(), FEATURES, {"action_map": "0;1"}, "ckpt")
