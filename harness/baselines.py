@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.contract import ActionChunk, EpisodeSpec, Observation, PolicyBase, PolicyConfig, TaskSpec
+from harness.contract import (
+    ActionChunk,
+    EpisodeSpec,
+    Observation,
+    PolicyBase,
+    PolicyConfig,
+    TaskSpec,
+)
 from harness.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -97,10 +104,12 @@ class ScriptedPolicy(PolicyBase):
 def vla_bench_register_policies(registry: Registry) -> None:
     """The two baselines every task can be scored with."""
     registry.add_policy(
-        "random", "harness.baselines:RandomPolicy",
+        "random",
+        "harness.baselines:RandomPolicy",
         description="uniform samples from the task's action space (floor)",
     )
     registry.add_policy(
-        "scripted", "harness.baselines:ScriptedPolicy",
+        "scripted",
+        "harness.baselines:ScriptedPolicy",
         description="the task's own privileged expert (ceiling)",
     )

@@ -287,7 +287,9 @@ class PolicyBase:
         """Checkpoint and weights kind from the config."""
         return {
             "checkpoint": self.config.checkpoint,
-            "weights": self.config.options.get("weights", "pretrained" if self.config.checkpoint else "none"),
+            "weights": self.config.options.get(
+                "weights", "pretrained" if self.config.checkpoint else "none"
+            ),
         }
 
     def close(self) -> None:
@@ -296,6 +298,8 @@ class PolicyBase:
 
 def supports(policy_spaces: Sequence[str], space: ActionSpace) -> bool:
     """Whether a policy declaring ``policy_spaces`` can drive ``space``."""
-    return "*" in policy_spaces or space.name in policy_spaces or (
-        space.discrete and "discrete" in policy_spaces
+    return (
+        "*" in policy_spaces
+        or space.name in policy_spaces
+        or (space.discrete and "discrete" in policy_spaces)
     )

@@ -81,7 +81,9 @@ def _candidates() -> list[tuple[str, str, str | None, str | None, object]]:
     for module in filter(None, (m.strip() for m in extra.split(","))):
         if module not in seen:
             seen.add(module)
-            found.append((module, module, None, None, functools.partial(importlib.import_module, module)))
+            found.append(
+                (module, module, None, None, functools.partial(importlib.import_module, module))
+            )
     return found
 
 

@@ -48,7 +48,7 @@ def load_target(target: str | Callable[..., Any]) -> Callable[..., Any]:
         obj = getattr(module, attr)
     except AttributeError:
         raise RegistrationError(f"module {module_name!r} has no attribute {attr!r}") from None
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,14 @@ class Entry:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def load(self) -> Callable[..., Any]:
-        """Import and return the factory."""
-        return load_target(self.target)
+        """Import and return the factory; a missing dependency names the plugin to fix."""
+        try:
+            return load_target(self.target)
+        except ImportError as exc:
+            raise RegistrationError(
+                f"{self.kind} {self.name!r} (plugin {self.plugin!r}) cannot be imported: {exc}; "
+                f"install that plugin's dependencies"
+            ) from exc
 
 
 class Registry:
@@ -100,8 +106,14 @@ class Registry:
     ) -> None:
         """Register a policy factory ``f(config: PolicyConfig) -> Policy``."""
         self._add(
-            Entry("policy", name, target, self.current_plugin, description,
-                  {"action_spaces": action_spaces})
+            Entry(
+                "policy",
+                name,
+                target,
+                self.current_plugin,
+                description,
+                {"action_spaces": action_spaces},
+            )
         )
 
     def add_task(
@@ -119,8 +131,14 @@ class Registry:
         ``bench run --policy scripted`` uses it.
         """
         self._add(
-            Entry("task", name, target, self.current_plugin, description,
-                  {"suite": suite, "expert": expert})
+            Entry(
+                "task",
+                name,
+                target,
+                self.current_plugin,
+                description,
+                {"suite": suite, "expert": expert},
+            )
         )
         suites = self._entries["suite"]
         if suite in suites:

@@ -97,6 +97,19 @@ class EpisodeResult:
         return row
 
 
+_FLOAT_COLUMNS = [
+    f.name for f in dataclasses.fields(EpisodeResult) if f.type in ("float", "int | None")
+]
+
+
+def episode_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Summary rows as a DataFrame with stable dtypes (JSON nulls become NaN, not objects)."""
+    frame = pd.DataFrame(rows, columns=[f.name for f in dataclasses.fields(EpisodeResult)])
+    for column in _FLOAT_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    return frame
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see either nothing or the whole file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -200,7 +213,7 @@ class RunStore:
         Returns (episodes, steps). Safe to call at any time; the parts remain the source of truth.
         """
         rows = list(self.episode_rows())
-        episodes = pd.DataFrame(rows, columns=[f.name for f in dataclasses.fields(EpisodeResult)])
+        episodes = episode_frame(rows)
         step_frames = []
         for row in rows:
             stem = self.root / _part_stem(row["task"], row["episode"])
@@ -242,7 +255,9 @@ class Run:
         path = self.root / STEPS_FILE
         if path.exists() and self.complete:
             return pd.read_parquet(path)
-        frames = [pd.read_parquet(p) for p in sorted((self.root / PARTS_DIR).glob("*/*.steps.parquet"))]
+        frames = [
+            pd.read_parquet(p) for p in sorted((self.root / PARTS_DIR).glob("*/*.steps.parquet"))
+        ]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -268,7 +283,7 @@ def load_run(root: Path | str) -> Run:
     if complete:
         episodes = pd.read_parquet(root / EPISODES_FILE)
     else:
-        episodes = pd.DataFrame(list(store.episode_rows()))
+        episodes = episode_frame(list(store.episode_rows()))
         notes.append(
             f"run is {meta.get('status', 'incomplete')}: {len(episodes)} finished episode(s) "
             "read from parts/ (re-run the same command to resume)"

@@ -1,0 +1,90 @@
+"""Runner overhead: the same episodes through the runner (what `bench run` executes) versus a
+bare loop that calls the env and the policy directly. Prints medians and their ratio.
+
+    uv run python benchmarks/bench_runner_overhead.py --policy scripted --task valve --episodes 5
+
+Target: ratio <= 1.05 with one worker. Repetitions alternate between the two so that machine
+noise hits both alike; the figure is the ratio of medians measured in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+
+from harness.contract import PolicyConfig  # noqa: E402
+from harness.plugins import registry  # noqa: E402
+from harness.runner import RunSettings, execute  # noqa: E402
+
+
+def bare_loop(policy_name: str, task_name: str, episodes: int) -> float:
+    """Seconds for the episodes with nothing but env.reset/step and policy.reset/act."""
+    policy = registry().get("policy", policy_name).load()(PolicyConfig(policy_name))
+    task = registry().get("task", task_name).load()()
+    spec = task.spec
+    start = time.perf_counter()
+    for episode in task.track().episodes[:episodes]:
+        env = task.make_env(episode, render=policy.uses_images)
+        obs, _ = env.reset(seed=episode.seed)
+        policy.reset(spec, episode, env if policy.privileged else None)
+        queue: list = []
+        for _ in range(spec.max_steps):
+            if not queue:
+                queue = list(policy.act(obs).actions)
+            action = queue.pop(0)
+            obs, _, terminated, truncated, info = env.step(
+                int(action[0]) if spec.action_space.discrete else action
+            )
+            if info.get("success") or terminated or truncated:
+                break
+        env.close()
+    return time.perf_counter() - start
+
+
+def through_runner(policy_name: str, task_name: str, episodes: int) -> float:
+    """Seconds for the same episodes through the runner, writing a real run directory."""
+    out = Path(tempfile.mkdtemp(prefix="vla-bench-overhead-"))
+    try:
+        start = time.perf_counter()
+        execute(
+            PolicyConfig(policy_name),
+            task_name,
+            RunSettings(episodes=episodes, warmup=0),
+            out / "run",
+            ["benchmark"],
+        )
+        return time.perf_counter() - start
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--policy", default="scripted")
+    parser.add_argument("--task", default="valve")
+    parser.add_argument("--episodes", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    through_runner(args.policy, args.task, 1)  # warm caches: imports, shader compile, files
+    bare, runner = [], []
+    for _ in range(args.repeats):
+        bare.append(bare_loop(args.policy, args.task, args.episodes))
+        runner.append(through_runner(args.policy, args.task, args.episodes))
+    b, r = statistics.median(bare), statistics.median(runner)
+    print(f"policy={args.policy} task={args.task} episodes={args.episodes} repeats={args.repeats}")
+    print(f"bare loop   median {b:.3f} s  (all: {', '.join(f'{x:.3f}' for x in bare)})")
+    print(f"runner      median {r:.3f} s  (all: {', '.join(f'{x:.3f}' for x in runner)})")
+    print(f"overhead ratio (runner / bare, medians): {r / b:.3f}   target <= 1.05")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,660 @@
+"""The runner: roll a policy out on a task's track and commit every finished episode.
+
+One episode is ``reset(seed) -> [act -> execute up to K actions of the chunk] ... -> end``,
+ending on success, termination, the step limit, or a recorded error. Each ``act`` call is
+timed with a monotonic clock; warm-up calls before the first episode are not timed. Episodes
+run in this process (``workers=1``) or in spawned worker processes, and the parent writes
+each finished episode to the run directory at once (see :mod:`harness.results`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import math
+import multiprocessing
+import resource
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness import metrics
+from harness.contract import (
+    ActionSpace,
+    BudgetExceeded,
+    EpisodeSpec,
+    Policy,
+    PolicyConfig,
+    Task,
+    TaskSpec,
+    Track,
+    supports,
+)
+from harness.plugins import loaded, registry
+from harness.results import EpisodeResult, RunStore, atomic_write_bytes
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a run is executed (recorded in ``run.json``; the parts that change scores are
+    checked when a run directory is resumed)."""
+
+    episodes: int | None = None
+    workers: int = 1
+    seed: int = 0
+    n_action_steps: int | None = None
+    warmup: int | None = None
+    step_timeout_s: float = 300.0
+    video: int = 0
+
+
+RESUME_KEYS = ("seed", "n_action_steps")
+"""Settings that must match to resume a run: they change what an episode does."""
+
+
+class RunConfigError(ValueError):
+    """The requested run cannot start; the message names the problem and the fix."""
+
+
+class PolicyTimeout(TimeoutError):
+    """One ``act`` call ran past ``step_timeout_s``."""
+
+
+class BadAction(ValueError):
+    """A policy returned NaN/inf, the wrong shape, or an invalid discrete index."""
+
+
+# -- one episode ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Raise PolicyTimeout in the main thread after ``seconds`` (SIGALRM; POSIX only).
+
+    A hang inside native code is interrupted only when control returns to Python.
+    """
+    usable = (
+        seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise PolicyTimeout(f"act() took longer than the per-step timeout of {seconds:g}s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _check_chunk(actions: np.ndarray, space: ActionSpace) -> None:
+    if actions.ndim != 2 or actions.shape[0] < 1 or actions.shape[1] != space.dim:
+        raise BadAction(
+            f"policy returned actions of shape {actions.shape}; task needs (T, {space.dim}) "
+            f"with T >= 1 for action space {space.name!r}"
+        )
+    if not np.all(np.isfinite(actions)):
+        raise BadAction("policy returned a non-finite action (NaN or inf)")
+    if space.discrete:
+        idx = actions[:, 0]
+        if np.any(idx != np.round(idx)) or np.any(idx < 0) or np.any(idx >= len(space.names)):
+            raise BadAction(
+                f"policy returned discrete action(s) {idx.tolist()}; valid indices are "
+                f"0..{len(space.names) - 1}"
+            )
+
+
+STEP_COLUMNS = (
+    "step",
+    "chunk",
+    "chunk_pos",
+    "act_s",
+    "model_s",
+    "action",
+    "clipped",
+    "reward",
+    "success",
+    "ee_x",
+    "ee_y",
+    "ee_z",
+    "ee_qw",
+    "ee_qx",
+    "ee_qy",
+    "ee_qz",
+)
+
+
+class EpisodeRunner:
+    """Holds one policy instance (built once per process) and runs episodes with it."""
+
+    def __init__(self, policy_config: PolicyConfig, settings: RunSettings) -> None:
+        self.settings = settings
+        self.policy_config = policy_config
+        entry = registry().get("policy", policy_config.name)
+        self.policy: Policy = entry.load()(policy_config)
+        self._tasks: dict[str, Task] = {}
+        self._warmed = False
+
+    def task(self, name: str) -> Task:
+        """The task object (built once per process)."""
+        if name not in self._tasks:
+            self._tasks[name] = registry().get("task", name).load()()
+        return self._tasks[name]
+
+    def close(self) -> None:
+        """Release the policy."""
+        self.policy.close()
+
+    def run(
+        self, task_name: str, episode: EpisodeSpec, video_dir: Path | None = None
+    ) -> tuple[EpisodeResult, pd.DataFrame]:
+        """Run one episode to its end and return its summary row and step rows."""
+        task = self.task(task_name)
+        spec = task.spec
+        policy = self.policy
+        space = spec.action_space
+        record_video = video_dir is not None and episode.index < self.settings.video
+        k = self.settings.n_action_steps or policy.n_action_steps
+        rows: dict[str, list[Any]] = {c: [] for c in STEP_COLUMNS}
+        frames: list[np.ndarray] = []
+        act_times: list[float] = []
+        model_times: list[float] = []
+        usage = {"clipped": 0, "decode_failures": 0, "in_tok": 0, "out_tok": 0, "cost": 0.0}
+        peak_device: int | None = None
+        outcome, error, instruction = "timeout", None, spec.instruction
+        low, high = np.asarray(space.low), np.asarray(space.high)
+        poses: list[np.ndarray] = []
+        episode_return = 0.0
+        start = time.perf_counter()
+        env = None
+        try:
+            try:
+                env = task.make_env(episode, render=policy.uses_images or record_video)
+                obs, info = env.reset(seed=episode.seed)
+            except Exception as exc:
+                raise _SimError(
+                    f"making or resetting the env raised {type(exc).__name__}: {exc}"
+                ) from exc
+            instruction = str(obs.get("instruction", spec.instruction))
+            if "ee_pose" in info:
+                poses.append(np.asarray(info["ee_pose"], dtype=np.float64))
+            if record_video:
+                frames.append(_frame(obs))
+            privileged_env = env if policy.privileged else None
+            policy.reset(spec, episode, privileged_env)
+            if not self._warmed:
+                self._warm_up(obs)
+                policy.reset(spec, episode, privileged_env)
+            queue: list[np.ndarray] = []
+            chunk_id, chunk_pos = -1, 0
+            for step in range(spec.max_steps):
+                act_s = model_s = math.nan
+                if not queue:
+                    t0 = time.perf_counter()
+                    with _deadline(self.settings.step_timeout_s):
+                        chunk = policy.act(obs)
+                    act_s = time.perf_counter() - t0
+                    _check_chunk(chunk.actions, space)
+                    act_times.append(act_s)
+                    if chunk.model_time_s is not None:
+                        model_s = chunk.model_time_s
+                        model_times.append(model_s)
+                    usage["decode_failures"] += chunk.decode_failures
+                    usage["in_tok"] += chunk.input_tokens
+                    usage["out_tok"] += chunk.output_tokens
+                    usage["cost"] += chunk.cost_usd
+                    if chunk.peak_memory_bytes is not None:
+                        peak_device = max(peak_device or 0, chunk.peak_memory_bytes)
+                    queue = list(chunk.actions[:k] if k else chunk.actions)
+                    chunk_id, chunk_pos = chunk_id + 1, 0
+                action = queue.pop(0)
+                clipped = False
+                if not space.discrete:
+                    bounded = np.clip(action, low, high)
+                    clipped = bool(np.any(bounded != action))
+                    usage["clipped"] += clipped
+                    action = bounded
+                try:
+                    env_action = int(action[0]) if space.discrete else action
+                    obs, reward, terminated, truncated, info = env.step(env_action)
+                except Exception as exc:
+                    raise _SimError(f"env.step raised {type(exc).__name__}: {exc}") from exc
+                episode_return += float(reward)
+                pose = info.get("ee_pose")
+                if pose is not None:
+                    poses.append(np.asarray(pose, dtype=np.float64))
+                if record_video:
+                    frames.append(_frame(obs))
+                _append_step(
+                    rows,
+                    step,
+                    chunk_id,
+                    chunk_pos,
+                    act_s,
+                    model_s,
+                    action,
+                    clipped,
+                    float(reward),
+                    bool(info.get("success", False)),
+                    pose,
+                )
+                chunk_pos += 1
+                if info.get("success", False):
+                    outcome = "success"
+                    break
+                if terminated:
+                    failure = info.get("failure")
+                    outcome, error = (
+                        ("sim_error", str(failure)) if failure else ("terminated", None)
+                    )
+                    break
+                if truncated:
+                    break
+        except BudgetExceeded:
+            raise
+        except PolicyTimeout as exc:
+            outcome, error = "policy_timeout", str(exc)
+        except BadAction as exc:
+            outcome, error = "bad_action", str(exc)
+        except _SimError as exc:
+            outcome, error = "sim_error", f"{exc}\n{_short_tb(exc.__cause__)}"
+        except Exception as exc:  # everything else came from the policy (reset or act)
+            outcome, error = "policy_error", f"{type(exc).__name__}: {exc}\n{_short_tb(exc)}"
+        finally:
+            if env is not None:
+                with contextlib.suppress(Exception):
+                    env.close()
+        wall = time.perf_counter() - start
+        n_steps = len(rows["step"])
+        result = EpisodeResult(
+            task=task_name,
+            episode=episode.index,
+            seed=episode.seed,
+            instruction=instruction,
+            success=outcome == "success",
+            outcome=outcome,
+            steps=n_steps,
+            error=error,
+            time_to_success_s=n_steps / spec.control_hz if outcome == "success" else math.nan,
+            episode_return=episode_return,
+            wall_s=wall,
+            act_calls=len(act_times),
+            clipped_actions=int(usage["clipped"]),
+            decode_failures=int(usage["decode_failures"]),
+            input_tokens=int(usage["in_tok"]),
+            output_tokens=int(usage["out_tok"]),
+            cost_usd=float(usage["cost"]),
+            peak_rss_bytes=_peak_rss_bytes(),
+            peak_device_bytes=peak_device,
+        )
+        lat = metrics.latency_percentiles(act_times)
+        result.act_p50_s, result.act_p95_s, result.act_p99_s = lat["p50"], lat["p95"], lat["p99"]
+        result.model_p50_s = metrics.latency_percentiles(model_times)["p50"]
+        if spec.smoothness_applies:
+            _score_smoothness(result, poses, rows, spec)
+        if record_video and frames and video_dir is not None:
+            rel = Path("videos") / task_name / f"{episode.index:06d}.gif"
+            _write_gif(video_dir / rel, frames, spec.control_hz)
+            result.extra["video"] = rel.as_posix()
+        steps = pd.DataFrame(rows, columns=list(STEP_COLUMNS))
+        steps.insert(0, "episode", episode.index)
+        steps.insert(0, "task", task_name)
+        return result, steps
+
+    def _warm_up(self, obs: dict[str, Any]) -> None:
+        calls = (
+            self.settings.warmup if self.settings.warmup is not None else self.policy.warmup_calls
+        )
+        for _ in range(calls):
+            with _deadline(self.settings.step_timeout_s):
+                self.policy.act(obs)
+        self._warmed = True
+
+
+class _SimError(RuntimeError):
+    pass
+
+
+def _short_tb(exc: BaseException | None, limit: int = 6) -> str:
+    if exc is None:
+        return ""
+    return "".join(traceback.format_exception(exc, limit=-limit)).strip()
+
+
+def _append_step(
+    rows: dict[str, list[Any]],
+    step: int,
+    chunk: int,
+    chunk_pos: int,
+    act_s: float,
+    model_s: float,
+    action: np.ndarray,
+    clipped: bool,
+    reward: float,
+    success: bool,
+    pose: Any,
+) -> None:
+    p = np.asarray(pose, dtype=np.float64) if pose is not None else np.full(7, np.nan)
+    values = (
+        step,
+        chunk,
+        chunk_pos,
+        act_s,
+        model_s,
+        action.tolist(),
+        clipped,
+        reward,
+        success,
+        *p[:7].tolist(),
+    )
+    for column, value in zip(STEP_COLUMNS, values, strict=True):
+        rows[column].append(value)
+
+
+def _score_smoothness(
+    result: EpisodeResult, poses: list[np.ndarray], rows: dict[str, list[Any]], spec: TaskSpec
+) -> None:
+    fs = spec.control_hz
+    if len(poses) >= 3:
+        path = np.stack(poses)[:, :3]
+        speed = metrics.speed_profile(path, fs)
+        result.ldlj = metrics.ldlj(speed, fs)
+        result.sparc = metrics.sparc(speed, fs)
+        result.mean_squared_jerk = metrics.mean_squared_jerk(path, fs)
+        result.path_length_m = float(np.sum(np.linalg.norm(np.diff(path, axis=0), axis=1)))
+    if rows["action"]:
+        result.chunk_jump_ratio = metrics.chunk_jump_ratio(
+            np.asarray(rows["action"]), rows["chunk"]
+        )
+
+
+def _peak_rss_bytes() -> int:
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(kib if sys.platform == "darwin" else kib * 1024)
+
+
+def _frame(obs: dict[str, Any]) -> np.ndarray:
+    """All cameras side by side (a frame of the rollout video)."""
+    images = [np.asarray(img) for img in obs.get("images", {}).values()]
+    if not images:
+        return np.zeros((1, 1, 3), dtype=np.uint8)
+    height = max(img.shape[0] for img in images)
+    padded = [np.pad(img, ((0, height - img.shape[0]), (0, 0), (0, 0))) for img in images]
+    return np.concatenate(padded, axis=1)
+
+
+def _write_gif(path: Path, frames: list[np.ndarray], fps: float) -> None:
+    from PIL import Image
+
+    images = [Image.fromarray(f) for f in frames]
+    buffer = io.BytesIO()
+    images[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=int(1000 / fps),
+        loop=0,
+    )
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+# -- a whole run ------------------------------------------------------------------------------
+
+
+@dataclass
+class RunReport:
+    """What a finished (or stopped) run did: where it is and how it ended."""
+
+    out: Path
+    status: str
+    detail: str | None
+    ran: int
+    skipped: int
+
+
+def plan_run(
+    policy_config: PolicyConfig, task_or_suite: str, settings: RunSettings
+) -> list[tuple[Task, Track]]:
+    """Resolve names and tracks and check the policy can drive each task, before any work."""
+    reg = registry()
+    policy_entry = reg.get("policy", policy_config.name)
+    planned = []
+    for name in reg.resolve_tasks(task_or_suite):
+        task = reg.get("task", name).load()()
+        spaces = policy_entry.extra.get("action_spaces", ("*",))
+        if not supports(spaces, task.spec.action_space):
+            raise RunConfigError(
+                f"policy {policy_config.name!r} drives action spaces {list(spaces)}; task "
+                f"{name!r} uses {task.spec.action_space.name!r} (bench list policies)"
+            )
+        if policy_config.name == "scripted" and reg.get("task", name).extra.get("expert") is None:
+            raise RunConfigError(f"task {name!r} registered no scripted expert")
+        planned.append((task, task.track().head(settings.episodes)))
+    return planned
+
+
+def _task_record(task: Task, track: Track) -> dict[str, Any]:
+    entry = registry().get("task", task.spec.name)
+    plugin = next((p for p in loaded().plugins if p.name == entry.plugin), None)
+    return {
+        "spec": dataclasses.asdict(task.spec),
+        "track": {
+            "version": track.version,
+            "episodes": [[e.index, e.seed] for e in track.episodes],
+            "size": len(task.track().episodes),
+        },
+        "plugin": {
+            "name": entry.plugin,
+            "distribution": plugin.distribution if plugin else None,
+            "version": plugin.version if plugin else None,
+        },
+    }
+
+
+def _check_resume(meta: dict[str, Any], new: dict[str, Any], out: Path) -> None:
+    """Refuse to mix episodes of a different policy, config, task version or track."""
+    problems = []
+    if meta.get("policy", {}).get("config") != new["policy"]["config"]:
+        problems.append(
+            f"policy {meta.get('policy', {}).get('config')} != {new['policy']['config']}"
+        )
+    for key in RESUME_KEYS:
+        if meta.get("settings", {}).get(key) != new["settings"][key]:
+            problems.append(f"{key} {meta.get('settings', {}).get(key)} != {new['settings'][key]}")
+    for name, task in new["tasks"].items():
+        old = meta.get("tasks", {}).get(name)
+        if old is None:
+            problems.append(f"task {name!r} is not part of the stored run")
+            continue
+        if old["spec"]["version"] != task["spec"]["version"]:
+            problems.append(
+                f"task {name} version {old['spec']['version']} != {task['spec']['version']}"
+            )
+        if old["track"]["version"] != task["track"]["version"]:
+            problems.append(
+                f"track {name} version {old['track']['version']} != {task['track']['version']}"
+            )
+    if problems:
+        raise RunConfigError(
+            f"{out} holds a different run ({'; '.join(problems)}); "
+            "pass the same arguments to resume it, or a new --out"
+        )
+
+
+ProgressFn = Callable[[str, EpisodeResult | None, int, int], None]
+
+
+def execute(
+    policy_config: PolicyConfig,
+    task_or_suite: str,
+    settings: RunSettings,
+    out: Path,
+    command: list[str],
+    progress: ProgressFn | None = None,
+) -> RunReport:
+    """Run (or resume) a whole run into ``out``; returns how it ended.
+
+    ``progress(task, result, done, total)`` is called after each committed episode (and once
+    per task with ``result=None`` before it starts). Ctrl-C stops cleanly: finished episodes
+    stay committed and the run is marked ``interrupted``.
+    """
+    from harness.provenance import provenance
+
+    planned = plan_run(policy_config, task_or_suite, settings)
+    store = RunStore(out)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    meta: dict[str, Any] = {
+        "run_id": out.name,
+        "created": now,
+        "finished": None,
+        "status": "running",
+        "status_detail": None,
+        "command": command,
+        "policy": {
+            "name": policy_config.name,
+            "config": policy_config.as_dict(),
+            "describe": None,
+            "n_action_steps": settings.n_action_steps,
+            "privileged": policy_config.name == "scripted",
+        },
+        "tasks": {task.spec.name: _task_record(task, track) for task, track in planned},
+        "settings": dataclasses.asdict(settings),
+        "provenance": provenance(),
+    }
+    old = store.read_meta()
+    if old is not None:
+        _check_resume(old, meta, out)
+        meta["created"] = old.get("created", now)
+        meta["policy"]["describe"] = old.get("policy", {}).get("describe")
+        meta["tasks"] = {**old.get("tasks", {}), **meta["tasks"]}
+        meta["resumed"] = [*old.get("resumed", []), now]
+    store.write_meta(meta)
+
+    work = [
+        (task.spec.name, ep)
+        for task, track in planned
+        for ep in track.episodes
+        if ep.index not in store.finished(task.spec.name)
+    ]
+    total = sum(len(track.episodes) for _, track in planned)
+    done = total - len(work)
+    status, detail, ran = "complete", None, 0
+
+    def commit(result: EpisodeResult, steps: pd.DataFrame, describe: dict[str, Any]) -> None:
+        nonlocal done, ran
+        store.write_episode(result, steps)
+        if meta["policy"]["describe"] is None:
+            meta["policy"]["describe"] = describe
+            store.write_meta(meta)
+        done, ran = done + 1, ran + 1
+        if progress:
+            progress(result.task, result, done, total)
+
+    try:
+        if settings.workers <= 1:
+            _run_inline(policy_config, settings, work, out, commit)
+        else:
+            _run_pool(policy_config, settings, work, out, commit)
+    except KeyboardInterrupt:
+        status, detail = "interrupted", "stopped by Ctrl-C; re-run the same command to resume"
+    except BudgetExceeded as exc:
+        status, detail = "stopped", f"budget reached: {exc}"
+    finally:
+        store.consolidate()
+        meta.update(
+            status=status,
+            status_detail=detail,
+            finished=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        store.write_meta(meta)
+    return RunReport(out=out, status=status, detail=detail, ran=ran, skipped=total - len(work))
+
+
+CommitFn = Callable[[EpisodeResult, pd.DataFrame, dict[str, Any]], None]
+
+
+def _run_inline(
+    policy_config: PolicyConfig,
+    settings: RunSettings,
+    work: list[tuple[str, EpisodeSpec]],
+    out: Path,
+    commit: CommitFn,
+) -> None:
+    if not work:
+        return
+    runner = EpisodeRunner(policy_config, settings)
+    try:
+        describe = runner.policy.describe()
+        for task_name, episode in work:
+            result, steps = runner.run(task_name, episode, out)
+            commit(result, steps, describe)
+    finally:
+        runner.close()
+
+
+# Worker processes keep one EpisodeRunner each, built by the pool initializer.
+_worker: EpisodeRunner | None = None
+
+
+def _init_worker(policy_config: PolicyConfig, settings: RunSettings) -> None:
+    global _worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    _worker = EpisodeRunner(policy_config, settings)
+
+
+def _work(
+    task_name: str, episode: EpisodeSpec, out: Path
+) -> tuple[EpisodeResult, pd.DataFrame, dict[str, Any]]:
+    assert _worker is not None
+    result, steps = _worker.run(task_name, episode, out)
+    return result, steps, _worker.policy.describe()
+
+
+def _run_pool(
+    policy_config: PolicyConfig,
+    settings: RunSettings,
+    work: list[tuple[str, EpisodeSpec]],
+    out: Path,
+    commit: CommitFn,
+) -> None:
+    if not work:
+        return
+    context = multiprocessing.get_context("spawn")  # fork is unsafe with GL contexts and torch
+    workers = min(settings.workers, len(work))
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(policy_config, settings)
+    )
+    pending: set[Future[Any]] = set()
+    queue = list(work)
+    try:
+        while queue or pending:
+            while queue and len(pending) < workers * 2:
+                task_name, episode = queue.pop(0)
+                pending.add(pool.submit(_work, task_name, episode, out))
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                commit(*future.result())
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,187 @@
+"""The `bench` command as a user runs it: in a subprocess, with real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from harness.results import load_run
+
+
+def bench(
+    *args: str, check: bool = True, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=240,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"bench {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_list_shows_builtins_and_plugin_names() -> None:
+    data = json.loads(bench("list", "--json").stdout)
+    assert {"random", "scripted"} <= {p["name"] for p in data["policies"]}
+    assert "reach" in {t["name"] for t in data["tasks"]}
+    assert {"name": "toy", "plugin": "toyplugin", "description": "", "tasks": ["reach"]} in data[
+        "suites"
+    ]
+
+
+def test_unknown_names_suggest_and_point_to_the_listing(tmp_path: Path) -> None:
+    result = bench(
+        "run", "--policy", "scriptd", "--task", "reach", "--out", str(tmp_path / "x"), check=False
+    )
+    assert result.returncode != 0
+    assert (
+        "unknown policy 'scriptd' — did you mean 'scripted'? (bench list policies)" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    result = bench("run", "--policy", "random", "--task", "raech", check=False)
+    assert "did you mean 'reach'?" in result.stderr
+    result = bench(
+        "run", "--policy", "random", "--task", "reach", "--policy-args", "oops", check=False
+    )
+    assert "is not key=value" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_run_json_summary_and_compare(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    out = json.loads(
+        bench(
+            "run",
+            "--policy",
+            "scripted",
+            "--task",
+            "toy",
+            "--episodes",
+            "4",
+            "--out",
+            str(a),
+            "--json",
+        ).stdout
+    )
+    assert out["status"] == "complete" and out["ran"] == 4
+    (task,) = out["tasks"]
+    assert task["task"] == "reach" and task["success_rate"] == 1.0 and task["episodes"] == 4
+    assert task["ci_low"] > 0.5 and task["ci_high"] == 1.0
+    bench("run", "--policy", "random", "--task", "reach", "--episodes", "4", "--out", str(b))
+    rows = json.loads(bench("compare", str(a), str(b), "--json").stdout)
+    assert rows[0]["paired"] == 4 and rows[0]["b_only_a"] == 4 and rows[0]["c_only_b"] == 0
+    assert rows[0]["p_value"] == 0.125
+    text = bench("compare", str(a), str(b)).stdout
+    assert "McNemar" in text and "0.125" in text
+    assert (
+        load_run(a).meta["command"][:3] == ["bench", "run", "--policy"]
+        or load_run(a).meta["command"]
+    )
+
+
+def test_summary_table_is_printed(tmp_path: Path) -> None:
+    result = bench(
+        "run",
+        "--policy",
+        "bad",
+        "--policy-args",
+        "mode=raise",
+        "--task",
+        "reach",
+        "--episodes",
+        "2",
+        "--out",
+        str(tmp_path / "r"),
+    )
+    assert "reach" in result.stdout and "policy_error" in result.stdout
+    assert "run directory:" in result.stdout
+
+
+def _wait_for_episodes(
+    folder: Path, n: int, proc: subprocess.Popen[str], limit: float = 60
+) -> None:
+    deadline = time.monotonic() + limit
+    while len(list(folder.glob("parts/reach/*.episode.json"))) < n:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "episodes did not appear in time"
+        time.sleep(0.05)
+
+
+def _slow_run(out: Path) -> subprocess.Popen[str]:
+    args = [
+        "run",
+        "--policy",
+        "bad",
+        "--policy-args",
+        "mode=slow,sleep=0.01",
+        "--task",
+        "reach",
+        "--episodes",
+        "12",
+        "--out",
+        str(out),
+    ]
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_resume_after_kill_9_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = _slow_run(out)
+    _wait_for_episodes(out, 2, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_with = len(list(out.glob("parts/reach/*.episode.json")))
+    assert 2 <= killed_with < 12
+    assert load_run(out).meta["status"] == "running"  # what a killed run looks like
+    result = bench(
+        "run",
+        "--policy",
+        "bad",
+        "--policy-args",
+        "mode=slow,sleep=0.01",
+        "--task",
+        "reach",
+        "--episodes",
+        "12",
+        "--out",
+        str(out),
+        "--json",
+    )
+    summary = json.loads(result.stdout)
+    assert summary["skipped"] == killed_with and summary["ran"] == 12 - killed_with
+    episodes = pd.read_parquet(out / "episodes.parquet")
+    assert sorted(episodes["episode"]) == list(range(12))
+    steps = pd.read_parquet(out / "steps.parquet")
+    assert not steps.duplicated(["task", "episode", "step"]).any()
+    assert len(steps) == 12 * 40
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_finished_episodes(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = _slow_run(out)
+    _wait_for_episodes(out, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stdout
+    run = load_run(out)
+    assert run.meta["status"] == "interrupted" and not run.complete
+    assert 1 <= len(run.episodes) < 12
+    assert len(pd.read_parquet(out / "episodes.parquet")) == len(run.episodes)
