@@ -12,20 +12,33 @@ import tempfile
 
 _HOME = tempfile.mkdtemp(prefix="vla-bench-lerobot-tests-")
 os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HF_HOME"] = os.path.join(_HOME, "hf")
-os.environ["HF_HUB_CACHE"] = os.path.join(_HOME, "hf", "hub")
-os.environ["VLA_BENCH_CACHE"] = os.path.join(_HOME, "vla-bench")
+os.environ["VLA_BENCH_CACHE"] = os.path.join(_HOME, "vla-bench")  # random-weights stand-ins
+os.environ.setdefault("HF_MODULES_CACHE", os.path.join(_HOME, "hf-modules"))  # remote code
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import sys  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent))  # for lerobot_kit (tests run in importlib mode)
+TESTS = str(Path(__file__).parent)
+sys.path.insert(0, TESTS)  # lerobot_kit, lerobot_probe (tests run in importlib mode)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [TESTS, os.environ.get("PYTHONPATH")]))
 
 from lerobot_kit import TINY, TINY_SMOLVLM, dataset_stats, make_task  # noqa: E402
+
+HUB = Path(_HOME) / "hub"
+
+
+@pytest.fixture(autouse=True)
+def offline_hub() -> Iterator[Path]:
+    """Every test sees only this offline hub cache (never the user's real one)."""
+    from vla_bench_lerobot.standins import hub_cache
+
+    HUB.mkdir(parents=True, exist_ok=True)
+    with hub_cache(HUB):
+        yield HUB
 
 
 @pytest.fixture(scope="session")
@@ -33,12 +46,11 @@ def standin_hub() -> Path:
     """The offline hub cache, holding tiny stand-ins under the official repository ids."""
     from vla_bench_lerobot import standins
 
-    cache = Path(os.environ["HF_HUB_CACHE"])
     with tempfile.TemporaryDirectory() as tmp:
         standins.install_in_hub_cache(
-            standins.SMOLVLM_REPO, standins.smolvlm_dir(Path(tmp) / "vlm", TINY_SMOLVLM), cache
+            standins.SMOLVLM_REPO, standins.smolvlm_dir(Path(tmp) / "vlm", TINY_SMOLVLM), HUB
         )
-    return cache
+    return HUB
 
 
 @pytest.fixture(scope="session")
