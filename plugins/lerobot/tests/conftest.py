@@ -7,6 +7,7 @@ initialised here, saved as a real LeRobot checkpoint and loaded back through the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 
@@ -26,7 +27,15 @@ TESTS = str(Path(__file__).parent)
 sys.path.insert(0, TESTS)  # lerobot_kit, lerobot_probe (tests run in importlib mode)
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [TESTS, os.environ.get("PYTHONPATH")]))
 
-from lerobot_kit import TINY, TINY_SMOLVLM, dataset_stats, make_task  # noqa: E402
+from lerobot_kit import (  # noqa: E402
+    PI_FAMILY,
+    TINY,
+    TINY_SMOLVLM,
+    TINY_VOCAB,
+    dataset_stats,
+    make_task,
+    tiny_paligemma,
+)
 
 HUB = Path(_HOME) / "hub"
 
@@ -47,10 +56,25 @@ def standin_hub() -> Path:
     from vla_bench_lerobot import standins
 
     with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
         standins.install_in_hub_cache(
-            standins.SMOLVLM_REPO, standins.smolvlm_dir(Path(tmp) / "vlm", TINY_SMOLVLM), HUB
+            standins.SMOLVLM_REPO, standins.smolvlm_dir(root / "vlm", TINY_SMOLVLM), HUB
         )
+        standins.install_in_hub_cache(
+            standins.PALIGEMMA_REPO, standins.paligemma_tokenizer_dir(root / "pg", TINY_VOCAB), HUB
+        )
+        fast = standins.fast_tokenizer_dir(
+            root / "fast", action_dim=7, horizon=5, vocab_size=256, samples=128
+        )
+        standins.install_in_hub_cache(standins.FAST_REPO, fast, HUB)
     return HUB
+
+
+@pytest.fixture
+def tiny_pi() -> Iterator[None]:
+    """LeRobot's π models build at toy size during the test (lerobot_kit.tiny_paligemma)."""
+    with tiny_paligemma():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -69,15 +93,16 @@ def tiny_checkpoint(
 
             task = make_task()
             torch.manual_seed(0)
-            built = build_random(
-                BACKENDS[name],
-                task,
-                "cpu",
-                None,
-                overrides=TINY[name],
-                standins=standin_hub,
-                stats=dataset_stats(task),
-            )
+            with tiny_paligemma() if name in PI_FAMILY else contextlib.nullcontext():
+                built = build_random(
+                    BACKENDS[name],
+                    task,
+                    "cpu",
+                    None,
+                    overrides=TINY[name],
+                    standins=standin_hub,
+                    stats=dataset_stats(task),
+                )
             made[name] = save_checkpoint(built, tmp_path_factory.mktemp(f"ckpt-{name}"))
         return made[name]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,21 @@ TINY: dict[str, dict[str, Any]] = {
         "diffusion_step_embed_dim": 16,
         "spatial_softmax_num_keypoints": 4,
         "n_groups": 4,
+    },
+    # π family: also needs tiny_paligemma() (below) active while built or loaded
+    "pi0": {"chunk_size": 10, "n_action_steps": 5, "num_inference_steps": 2},
+    "pi05": {
+        "chunk_size": 10,
+        "n_action_steps": 5,
+        "num_inference_steps": 2,
+        "tokenizer_max_length": 64,
+    },
+    "pi0fast": {
+        "chunk_size": 5,
+        "n_action_steps": 5,
+        "max_decoding_steps": 12,
+        "tokenizer_max_length": 64,
+        "max_action_tokens": 32,
     },
     "smolvla": {
         "num_vlm_layers": 2,
@@ -124,3 +141,77 @@ def dataset_stats(task: TaskSpec) -> dict[str, dict[str, Any]]:
             "q90": base + 0.5,
         }
     return stats
+
+
+# -- tiny PaliGemma ------------------------------------------------------------------------
+# LeRobot 0.6.1 builds π0, π0.5 and π0-FAST from a fixed table of two Gemma sizes (300M, 2B)
+# and fixes the SigLIP tower and the 257k vocabulary in code, with no option to shrink them.
+# For tests, `tiny_paligemma()` swaps that table and the two model classes for shrinking
+# wrappers inside LeRobot's modeling modules: the same architecture code runs at toy width.
+
+PI_MODULES = (
+    "lerobot.policies.pi0.modeling_pi0",
+    "lerobot.policies.pi05.modeling_pi05",
+    "lerobot.policies.pi0_fast.modeling_pi0_fast",
+)
+TINY_VOCAB = 2048  # the stand-in PaliGemma tokenizer's size in tests
+PI_FAMILY = ("pi0", "pi05", "pi0fast")
+
+
+def _tiny_gemma(module: Any) -> Any:
+    def get_gemma_config(variant: str) -> Any:
+        width = 64 if variant == "gemma_2b" else 32
+        return module.GemmaConfig(
+            width=width, depth=2, mlp_dim=2 * width, num_heads=2, num_kv_heads=1, head_dim=16
+        )
+
+    return get_gemma_config
+
+
+def _shrunk(cls: Any) -> Any:
+    def build(config: Any) -> Any:
+        text = getattr(config, "text_config", config)
+        text.vocab_size = TINY_VOCAB
+        if hasattr(config, "vision_config"):
+            config._vocab_size = TINY_VOCAB
+            config.image_token_index = TINY_VOCAB - 1
+            vision = config.vision_config
+            vision.hidden_size, vision.intermediate_size = 32, 64
+            vision.num_hidden_layers, vision.num_attention_heads = 1, 2
+            vision.patch_size = 32
+            vision.projection_dim = text.hidden_size
+        return cls(config=config)
+
+    return build
+
+
+@contextlib.contextmanager
+def tiny_paligemma() -> Iterator[None]:
+    """Build LeRobot's π models at toy size inside the block (see the note above)."""
+    import importlib
+
+    saved = []
+    for name in PI_MODULES:
+        module = importlib.import_module(name)
+        for attr, new in (
+            ("get_gemma_config", _tiny_gemma(module)),
+            (
+                "PaliGemmaForConditionalGenerationWithPiGemma",
+                _shrunk(module.PaliGemmaForConditionalGenerationWithPiGemma),
+            ),
+            ("PiGemmaForCausalLM", _shrunk(getattr(module, "PiGemmaForCausalLM", None))),
+        ):
+            if hasattr(module, attr):
+                saved.append((module, attr, getattr(module, attr)))
+                setattr(module, attr, new)
+    try:
+        yield
+    finally:
+        for module, attr, old in saved:
+            setattr(module, attr, old)
+
+
+def architecture(name: str, request: Any) -> None:
+    """Activate what building ``name`` at toy size needs (the π family: the ``tiny_pi`` fixture)."""
+    if name in PI_FAMILY:
+        request.getfixturevalue("tiny_pi")

@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from lerobot_kit import architecture
+from vla_bench_lerobot.backends import BACKENDS
 
 from harness.cli import main
 
@@ -33,7 +35,8 @@ def bench_run(out: Path, *args: str) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("name", "chunk", "k"), [("act", 10, 5), ("diffusion", 4, 4), ("smolvla", 10, 5)]
+    ("name", "chunk", "k"),
+    [("act", 10, 5), ("diffusion", 4, 4), ("smolvla", 10, 5), ("pi0", 10, 5), ("pi0fast", 5, 5)],
 )
 def test_bench_run_executes_n_action_steps_of_each_chunk(
     name: str,
@@ -42,7 +45,9 @@ def test_bench_run_executes_n_action_steps_of_each_chunk(
     probe_task: None,
     tiny_checkpoint: Callable[[str], Path],
     tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
+    architecture(name, request)
     meta = bench_run(
         tmp_path / "run", "--policy", name, "--policy-args", f"checkpoint={tiny_checkpoint(name)}"
     )
@@ -54,7 +59,7 @@ def test_bench_run_executes_n_action_steps_of_each_chunk(
     assert int(episodes["act_calls"].iloc[0]) == -(-12 // k)
     described = meta["policy"]["describe"]
     assert described["weights"] == "pretrained"
-    assert described["lerobot_type"] == name
+    assert described["lerobot_type"] == BACKENDS[name].policy_type
     assert described["chunk_size"] >= chunk
 
 

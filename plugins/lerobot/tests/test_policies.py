@@ -7,23 +7,43 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lerobot_kit import TINY, dataset_stats, make_observation, make_task
-from vla_bench_lerobot.policy import ACTPolicy, DiffusionPolicy, LeRobotPolicy, SmolVLAPolicy
+from lerobot_kit import TINY, architecture, dataset_stats, make_observation, make_task
+from vla_bench_lerobot.policy import (
+    ACTPolicy,
+    DiffusionPolicy,
+    LeRobotPolicy,
+    Pi0FastPolicy,
+    Pi0Policy,
+    Pi05Policy,
+    SmolVLAPolicy,
+)
 
 from harness.contract import EpisodeSpec, PolicyConfig
 
-CLASSES = {"act": ACTPolicy, "diffusion": DiffusionPolicy, "smolvla": SmolVLAPolicy}
-CHUNK = {"act": 10, "diffusion": 4, "smolvla": 10}  # what predict_action_chunk returns
+CLASSES = {
+    "act": ACTPolicy,
+    "diffusion": DiffusionPolicy,
+    "smolvla": SmolVLAPolicy,
+    "pi0": Pi0Policy,
+    "pi05": Pi05Policy,
+    "pi0fast": Pi0FastPolicy,
+}
+# What predict_action_chunk returns: ACT, SmolVLA, π0 and π0.5 their whole chunk_size;
+# Diffusion Policy and π0-FAST the n_action_steps they decode.
+CHUNK = {"act": 10, "diffusion": 4, "smolvla": 10, "pi0": 10, "pi05": 10, "pi0fast": 5}
+NAMES = list(CLASSES)
+SAMPLING = {"diffusion", "smolvla", "pi0", "pi05"}  # draw noise at inference
 
 
 def load(name: str, checkpoint: Path, **options: str) -> LeRobotPolicy:
     return CLASSES[name](PolicyConfig(name=name, checkpoint=str(checkpoint), options=options))
 
 
-@pytest.mark.parametrize("name", ["act", "diffusion", "smolvla"])
+@pytest.mark.parametrize("name", NAMES)
 def test_checkpoint_acts_with_whole_chunks(
-    name: str, tiny_checkpoint: Callable[[str], Path]
+    name: str, tiny_checkpoint: Callable[[str], Path], request: pytest.FixtureRequest
 ) -> None:
+    architecture(name, request)
     task = make_task()
     policy = load(name, tiny_checkpoint(name))
     assert policy.n_action_steps == TINY[name]["n_action_steps"]  # from the checkpoint config
@@ -39,10 +59,11 @@ def test_checkpoint_acts_with_whole_chunks(
     assert described["parameters"] > 0
 
 
-@pytest.mark.parametrize("name", ["act", "diffusion", "smolvla"])
+@pytest.mark.parametrize("name", NAMES)
 def test_same_seed_same_actions_other_seed_differs(
-    name: str, tiny_checkpoint: Callable[[str], Path]
+    name: str, tiny_checkpoint: Callable[[str], Path], request: pytest.FixtureRequest
 ) -> None:
+    architecture(name, request)
     task = make_task()
     policy = load(name, tiny_checkpoint(name))
     obs = make_observation(task, 2)
@@ -52,16 +73,18 @@ def test_same_seed_same_actions_other_seed_differs(
         return policy.act(obs).actions
 
     np.testing.assert_array_equal(first_chunk(3), first_chunk(3))
-    if name != "act":  # ACT is deterministic at inference; the others sample noise
+    if name in SAMPLING:  # ACT and greedy π0-FAST are deterministic at inference
         assert not np.allclose(first_chunk(3), first_chunk(4))
 
 
-@pytest.mark.parametrize("name", ["act", "diffusion", "smolvla"])
+@pytest.mark.parametrize("name", NAMES)
 def test_save_load_round_trip_gives_the_same_actions(
-    name: str, standin_hub: Path, tmp_path: Path
+    name: str, standin_hub: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     import torch
     from vla_bench_lerobot.backends import BACKENDS
+
+    architecture(name, request)
     from vla_bench_lerobot.loading import build_random, save_checkpoint
 
     task = make_task()

@@ -210,6 +210,9 @@ def fast_tokenizer_dir(
     dest.mkdir(parents=True, exist_ok=True)
     processor.bpe_tokenizer.save_pretrained(dest)
     (dest / "processing_action_tokenizer.py").write_text(_FAST_MODULE)
+    # transformers 5's AutoTokenizer always reads a model config; offline a hub repository
+    # without one fails, so the stand-in carries an empty one.
+    (dest / "config.json").write_text("{}\n")
     (dest / "processor_config.json").write_text(
         json.dumps(
             {
@@ -229,13 +232,36 @@ def fast_tokenizer_dir(
     return dest
 
 
+OPTIONAL_FILES = (
+    "config.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "video_preprocessor_config.json",
+    "chat_template.json",
+    "chat_template.jinja",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "tokenizer.model",
+)
+"""Files transformers probes for; offline it must be told (``.no_exist``) which are absent."""
+
+
 def install_in_hub_cache(repo_id: str, source: Path, cache_dir: Path) -> Path:
-    """Copy ``source`` into ``cache_dir`` as the snapshot of ``repo_id`` (hub cache layout)."""
+    """Copy ``source`` into ``cache_dir`` as the snapshot of ``repo_id`` (hub cache layout).
+
+    Optional files the source lacks are recorded as known-absent, as the hub client does after
+    an online lookup, so offline loading does not take them for files never downloaded.
+    """
     repo_dir = cache_dir / f"models--{repo_id.replace('/', '--')}"
     snapshot = repo_dir / "snapshots" / STANDIN_REVISION
     if snapshot.exists():
         shutil.rmtree(snapshot)
     shutil.copytree(source, snapshot)
+    absent = repo_dir / ".no_exist" / STANDIN_REVISION
+    absent.mkdir(parents=True, exist_ok=True)
+    for name in OPTIONAL_FILES:
+        if not (snapshot / name).exists():
+            (absent / name).touch()
     (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
     (repo_dir / "refs" / "main").write_text(STANDIN_REVISION)
     return snapshot
