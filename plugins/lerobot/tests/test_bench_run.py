@@ -1,0 +1,80 @@
+"""Backends end to end through ``bench run``: chunks executed, results carry the weights kind."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from lerobot_kit import architecture
+from vla_bench_lerobot.backends import BACKENDS
+
+from harness.cli import main
+
+
+@pytest.fixture
+def probe_task(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Register the probe task (tests/lerobot_probe.py) beside the installed plugins."""
+    from harness import plugins
+
+    monkeypatch.setenv("VLA_BENCH_PLUGINS", "lerobot_probe")
+    plugins.loaded.cache_clear()
+    yield
+    plugins.loaded.cache_clear()
+
+
+def bench_run(out: Path, *args: str) -> dict:
+    result = CliRunner().invoke(
+        main, ["run", "--task", "lerobot_probe", "--episodes", "1", "--out", str(out), *args]
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "run.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("name", "chunk", "k"),
+    [("act", 10, 5), ("diffusion", 4, 4), ("smolvla", 10, 5), ("pi0", 10, 5), ("pi0fast", 5, 5)],
+)
+def test_bench_run_executes_n_action_steps_of_each_chunk(
+    name: str,
+    chunk: int,
+    k: int,
+    probe_task: None,
+    tiny_checkpoint: Callable[[str], Path],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    architecture(name, request)
+    meta = bench_run(
+        tmp_path / "run", "--policy", name, "--policy-args", f"checkpoint={tiny_checkpoint(name)}"
+    )
+    steps = pd.read_parquet(tmp_path / "run" / "steps.parquet")
+    episodes = pd.read_parquet(tmp_path / "run" / "episodes.parquet")
+    assert len(steps) == 12  # max_steps: the probe never succeeds
+    assert steps.groupby("chunk").size().tolist() == [k] * (12 // k) + [12 % k] * (12 % k > 0)
+    assert episodes["outcome"].tolist() == ["timeout"]
+    assert int(episodes["act_calls"].iloc[0]) == -(-12 // k)
+    described = meta["policy"]["describe"]
+    assert described["weights"] == "pretrained"
+    assert described["lerobot_type"] == BACKENDS[name].policy_type
+    assert described["chunk_size"] >= chunk
+
+
+def test_bench_run_n_action_steps_override_and_random_weights(
+    probe_task: None, tmp_path: Path
+) -> None:
+    meta = bench_run(
+        tmp_path / "run",
+        "--policy",
+        "act",
+        "--policy-args",
+        "weights=random",
+        "--n-action-steps",
+        "4",
+    )
+    steps = pd.read_parquet(tmp_path / "run" / "steps.parquet")
+    assert steps.groupby("chunk").size().tolist() == [4, 4, 4]
+    assert meta["policy"]["describe"]["weights"] == "random"

@@ -1,0 +1,1 @@
+"""LeRobot policy backends for vla-bench (imports nothing heavy: see ``plugin``)."""

@@ -1,0 +1,397 @@
+"""Building a LeRobot policy and its pre/post processors: from a checkpoint, or at random.
+
+Checkpoints load through LeRobot's own ``from_pretrained`` for the policy and for its saved
+processor pipelines, so the normalisation statistics come with the checkpoint. LeRobot skips
+normalisation silently for a feature that has no statistics; :func:`check_stats` refuses such a
+checkpoint instead. A hub id is resolved from the local hub cache or downloaded; if the hub is
+unreachable the error says so at once and asks for a local directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vla_bench_lerobot.adapter import task_features
+from vla_bench_lerobot.backends import BACKENDS, SMOLVLM2_500M_CONFIG, Backend
+from vla_bench_lerobot.standins import (
+    FAST_REPO,
+    PALIGEMMA_REPO,
+    SMOLVLM_REPO,
+    fast_tokenizer_dir,
+    hub_cache,
+    install_in_hub_cache,
+    paligemma_tokenizer_dir,
+    smolvlm_dir,
+)
+
+PREPROCESSOR_FILE = "policy_preprocessor.json"
+POSTPROCESSOR_FILE = "policy_postprocessor.json"
+CHECKPOINT_FILES = ("config.json", "model.safetensors", "*.json", "*.safetensors")
+STATS_NEEDED = {
+    "MEAN_STD": ("mean", "std"),
+    "MIN_MAX": ("min", "max"),
+    "QUANTILES": ("q01", "q99"),
+    "QUANTILE10": ("q10", "q90"),
+}
+DTYPES = ("float32", "bfloat16")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be used: not found, unreachable, incomplete or without statistics."""
+
+
+@dataclass
+class Built:
+    """A ready policy: the LeRobot module, its processors, and where it came from."""
+
+    policy: Any
+    preprocessor: Any
+    postprocessor: Any
+    source: str
+    weights: str
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> Any:
+        """The LeRobot policy config."""
+        return self.policy.config
+
+
+def check_device(device: str) -> str:
+    """``device`` if torch can use it here, else an error that says what to pass instead."""
+    import torch
+
+    kind = device.split(":")[0]
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }
+    if kind not in available:
+        raise ValueError(f"device {device!r} is not one of cpu, cuda, cuda:N, mps")
+    if not available[kind]:
+        raise ValueError(
+            f"device {device!r} is not available on this machine; pass device=cpu "
+            f"(available: {[k for k, ok in available.items() if ok]})"
+        )
+    return device
+
+
+def resolve_checkpoint(reference: str) -> Path:
+    """A local directory for ``reference``: the directory itself, or a hub id's snapshot."""
+    path = Path(reference).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise CheckpointError(
+                f"{path} has no config.json; a LeRobot checkpoint directory holds config.json, "
+                f"model.safetensors and {PREPROCESSOR_FILE} (policy.save_pretrained + "
+                f"preprocessor.save_pretrained)"
+            )
+        return path
+    looks_like_hub_id = reference.count("/") == 1 and not reference.startswith((".", "/", "~"))
+    if not looks_like_hub_id:
+        raise CheckpointError(f"checkpoint {reference!r}: no such directory")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    try:
+        return Path(snapshot_download(reference, allow_patterns=list(CHECKPOINT_FILES)))
+    except (RepositoryNotFoundError, GatedRepoError) as exc:
+        raise CheckpointError(
+            f"checkpoint {reference!r} is not an accessible Hugging Face hub repository "
+            f"({type(exc).__name__}); check the id, or pass checkpoint=<local dir>"
+        ) from None
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
+        raise CheckpointError(
+            f"checkpoint {reference!r} is not in the local hub cache and the Hugging Face hub "
+            f"is unreachable ({_first_line(exc)}). Download it where the hub is reachable "
+            f"(`hf download {reference} --local-dir DIR`) and pass checkpoint=DIR"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def check_stats(preprocessor: Any, postprocessor: Any, where: str) -> None:
+    """Refuse processors whose (un)normaliser lacks statistics for a feature it must scale."""
+    from lerobot.processor import NormalizerProcessorStep, UnnormalizerProcessorStep
+
+    steps = [
+        step
+        for pipeline in (preprocessor, postprocessor)
+        for step in pipeline.steps
+        if isinstance(step, NormalizerProcessorStep | UnnormalizerProcessorStep)
+    ]
+    if not steps:
+        raise CheckpointError(
+            f"{where}: its processors have no normaliser step, so nothing would scale the "
+            f"policy's inputs and outputs; re-save the checkpoint with LeRobot >= 0.4"
+        )
+    missing = []
+    for step in steps:
+        stats = step.stats or {}
+        for key, feature in step.features.items():
+            mode = step.norm_map.get(feature.type)
+            needed = STATS_NEEDED.get(getattr(mode, "name", ""), ())
+            absent = [s for s in needed if s not in stats.get(key, {})]
+            if absent:
+                missing.append(f"{key} ({mode.name} needs {', '.join(absent)})")
+    if missing:
+        raise CheckpointError(
+            f"{where} has no normalisation statistics for {sorted(set(missing))}. LeRobot would "
+            f"silently feed the raw values to the policy. Save the checkpoint's processors with "
+            f"the training dataset's stats, or pass stats=<stats.json> (dataset meta/stats.json)"
+        )
+
+
+def _load_stats(path: str) -> dict[str, dict[str, Any]]:
+    """A LeRobot ``meta/stats.json`` (feature -> stat -> list) as nested lists."""
+    try:
+        data = json.loads(Path(path).expanduser().read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"stats={path}: cannot read it as JSON ({exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise CheckpointError(f"stats={path}: expected {{feature: {{stat: values}}}}")
+    return data
+
+
+def _step_names(directory: Path, filename: str) -> set[str]:
+    config = json.loads((directory / filename).read_text())
+    return {s.get("registry_name") or s.get("class", "") for s in config.get("steps", [])}
+
+
+def load_pretrained(
+    backend: Backend, reference: str, device: str, dtype: str | None, options: dict[str, str]
+) -> Built:
+    """Load a LeRobot checkpoint (policy + saved processors) and check its statistics."""
+    from lerobot.configs import PreTrainedConfig
+    from lerobot.policies.factory import get_policy_class, make_pre_post_processors
+
+    directory = resolve_checkpoint(reference)
+    for name in (PREPROCESSOR_FILE, POSTPROCESSOR_FILE):
+        if not (directory / name).is_file():
+            raise CheckpointError(
+                f"{reference} has no {name}: it predates LeRobot's saved processors (< 0.4), so "
+                f"its normalisation stats cannot be loaded safely. Convert it with "
+                f"`python -m lerobot.processor.migrate_policy_normalization --pretrained-path "
+                f"{directory}` and pass the converted directory"
+            )
+    config = PreTrainedConfig.from_pretrained(directory)
+    if backend.policy_type is not None and config.type != backend.policy_type:
+        other = next((b.name for b in BACKENDS.values() if b.policy_type == config.type), "lerobot")
+        raise CheckpointError(
+            f"{reference} is a LeRobot {config.type!r} checkpoint, not {backend.policy_type!r}; "
+            f"use --policy {other}"
+        )
+    config.device = device
+    config.pretrained_path = directory
+    _apply_dtype(config, dtype)
+    pre_overrides: dict[str, dict[str, Any]] = {"device_processor": {"device": device}}
+    post_overrides: dict[str, dict[str, Any]] = {}
+    steps = _step_names(directory, PREPROCESSOR_FILE)
+    _apply_asset_options(config, options, steps, pre_overrides)
+    if "stats" in options:
+        stats = _load_stats(options["stats"])
+        pre_overrides["normalizer_processor"] = {"stats": stats}
+        post_overrides["unnormalizer_processor"] = {"stats": stats}
+    if getattr(config, "load_vlm_weights", False):
+        # The checkpoint holds the VLM weights; fetching the base VLM's first is wasted work.
+        config.load_vlm_weights = False
+    try:
+        policy = get_policy_class(config.type).from_pretrained(directory, config=config)
+        preprocessor, postprocessor = make_pre_post_processors(
+            config,
+            pretrained_path=str(directory),
+            preprocessor_overrides={k: v for k, v in pre_overrides.items() if k in steps},
+            postprocessor_overrides=post_overrides,
+        )
+    except OSError as exc:
+        raise CheckpointError(_asset_hint(reference, config.type, exc)) from exc
+    check_stats(preprocessor, postprocessor, reference)
+    policy.eval()
+    return Built(policy, preprocessor, postprocessor, source=reference, weights="pretrained")
+
+
+def _apply_dtype(config: Any, dtype: str | None) -> None:
+    if dtype is None:
+        return
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not one of {DTYPES}")
+    if hasattr(config, "dtype"):  # the π family keeps its precision in the config
+        config.dtype = dtype
+    elif dtype != "float32":
+        raise ValueError(
+            f"LeRobot 0.6.1's {config.type} policy runs in float32 only; pass dtype=float32"
+        )
+
+
+def _apply_asset_options(
+    config: Any, options: dict[str, str], steps: set[str], overrides: dict[str, dict[str, Any]]
+) -> None:
+    """Point LeRobot at local copies of the tokenizers/VLM config it would fetch from the hub."""
+    if "vlm" in options:
+        if not hasattr(config, "vlm_model_name"):
+            raise ValueError(f"vlm= applies to smolvla checkpoints, not {config.type}")
+        config.vlm_model_name = options["vlm"]
+        overrides["tokenizer_processor"] = {"tokenizer_name": options["vlm"]}
+    if "tokenizer" in options:
+        overrides["tokenizer_processor"] = {"tokenizer_name": options["tokenizer"]}
+        if hasattr(config, "text_tokenizer_name"):
+            config.text_tokenizer_name = options["tokenizer"]
+        if "action_tokenizer_processor" in steps:
+            overrides.setdefault("action_tokenizer_processor", {})["paligemma_tokenizer_name"] = (
+                options["tokenizer"]
+            )
+    if "action_tokenizer" in options:
+        if not hasattr(config, "action_tokenizer_name"):
+            raise ValueError(f"action_tokenizer= applies to pi0fast checkpoints, not {config.type}")
+        config.action_tokenizer_name = options["action_tokenizer"]
+        if "action_tokenizer_processor" in steps:
+            overrides.setdefault("action_tokenizer_processor", {})["action_tokenizer_name"] = (
+                options["action_tokenizer"]
+            )
+
+
+def _asset_hint(reference: str, policy_type: str, exc: OSError) -> str:
+    option = {
+        "smolvla": f"vlm=<local copy of {SMOLVLM_REPO}>",
+        "pi0": f"tokenizer=<local copy of {PALIGEMMA_REPO}>",
+        "pi05": f"tokenizer=<local copy of {PALIGEMMA_REPO}>",
+        "pi0_fast": f"tokenizer=<local {PALIGEMMA_REPO}>,action_tokenizer=<local {FAST_REPO}>",
+    }.get(policy_type, "a local copy of the files it names")
+    return (
+        f"{reference}: LeRobot needs files beyond the checkpoint (tokenizer or VLM config) that "
+        f"are neither local nor reachable on the Hugging Face hub ({_first_line(exc)}). "
+        f"Pass {option}"
+    )
+
+
+# -- weights=random ------------------------------------------------------------------------
+
+
+def standin_cache_dir() -> Path:
+    """Where stand-in tokenizers for ``weights=random`` are built once and kept."""
+    root = os.environ.get("VLA_BENCH_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vla-bench"
+    )
+    return Path(root) / "lerobot-standins" / "hub"
+
+
+def ensure_standins(cache: Path, assets: tuple[str, ...]) -> Path:
+    """Build (once) the stand-in hub repositories that ``assets`` name into ``cache``."""
+    builders = {
+        "smolvlm": (SMOLVLM_REPO, lambda d: smolvlm_dir(d, SMOLVLM2_500M_CONFIG)),
+        "paligemma": (PALIGEMMA_REPO, paligemma_tokenizer_dir),
+        "fast": (FAST_REPO, lambda d: fast_tokenizer_dir(d, action_dim=7, horizon=10)),
+    }
+    import tempfile
+
+    for asset in assets:
+        repo, build = builders[asset]
+        marker = cache / f"models--{repo.replace('/', '--')}" / "refs" / "main"
+        if marker.is_file():
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            install_in_hub_cache(repo, build(Path(tmp) / "repo"), cache)
+    return cache
+
+
+def neutral_stats(config: Any) -> dict[str, dict[str, Any]]:
+    """Statistics that make every (un)normalisation the identity, for random weights."""
+    import torch
+
+    stats: dict[str, dict[str, Any]] = {}
+    for key, feature in {**config.input_features, **config.output_features}.items():
+        shape = (feature.shape[0], 1, 1) if feature.type.name == "VISUAL" else tuple(feature.shape)
+        zeros, ones = torch.zeros(shape), torch.ones(shape)
+        stats[key] = {
+            "mean": zeros,
+            "std": ones,
+            "min": -ones,
+            "max": ones,
+            "q01": -ones,
+            "q99": ones,
+            "q10": -ones,
+            "q90": ones,
+        }
+    return stats
+
+
+def build_random(
+    backend: Backend,
+    task: Any,
+    device: str,
+    dtype: str | None,
+    overrides: dict[str, Any] | None = None,
+    standins: Path | None = None,
+    stats: dict[str, dict[str, Any]] | None = None,
+) -> Built:
+    """The backend's architecture at full size (or with ``overrides``), randomly initialised.
+
+    Features come from ``task`` (its cameras, state and action widths), statistics are
+    ``stats`` or neutral, and hub files LeRobot would fetch come from stand-ins
+    (:mod:`standins`) in ``standins`` (default :func:`standin_cache_dir`).
+    """
+    from lerobot.configs import FeatureType, PolicyFeature
+    from lerobot.policies.factory import (
+        get_policy_class,
+        make_policy_config,
+        make_pre_post_processors,
+    )
+
+    if backend.random_config is None:
+        raise ValueError(
+            f"weights=random needs a named architecture; --policy {backend.name} has none "
+            f"(use one of {sorted(n for n, b in BACKENDS.items() if b.random_config)})"
+        )
+    features = {
+        key: PolicyFeature(type=FeatureType[kind], shape=shape)
+        for key, (kind, shape) in task_features(task).items()
+    }
+    kwargs = {**backend.random_config, **(overrides or {})}
+    config = make_policy_config(
+        backend.policy_type,
+        device=device,
+        input_features={k: f for k, f in features.items() if f.type is not FeatureType.ACTION},
+        output_features={k: f for k, f in features.items() if f.type is FeatureType.ACTION},
+        **kwargs,
+    )
+    _apply_dtype(config, dtype)
+    cache = ensure_standins(standins or standin_cache_dir(), backend.hub_assets)
+    with hub_cache(cache):
+        policy = get_policy_class(config.type)(config)
+        preprocessor, postprocessor = make_pre_post_processors(
+            config, dataset_stats=stats if stats is not None else neutral_stats(config)
+        )
+    policy.to(device)
+    policy.eval()
+    check_stats(preprocessor, postprocessor, f"{backend.name} (random weights)")
+    params = sum(p.numel() for p in policy.parameters())
+    return Built(
+        policy,
+        preprocessor,
+        postprocessor,
+        source=f"random:{backend.name}",
+        weights="random",
+        notes={"parameters": params, "tokenizers": "stand-in" if backend.hub_assets else None},
+    )
+
+
+def save_checkpoint(built: Built, directory: Path) -> Path:
+    """Save policy, config and processors (with their stats) as a LeRobot checkpoint."""
+    directory.mkdir(parents=True, exist_ok=True)
+    built.policy.save_pretrained(directory)
+    built.preprocessor.save_pretrained(directory)
+    built.postprocessor.save_pretrained(directory)
+    return directory

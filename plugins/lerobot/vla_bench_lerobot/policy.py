@@ -1,0 +1,349 @@
+"""vla-bench policies backed by LeRobot: SmolVLA, π0, π0.5, π0-FAST, Diffusion Policy, ACT.
+
+``--policy-args`` (fields ``checkpoint``, ``device``, ``dtype`` plus these options):
+
+``weights=pretrained|random``
+    ``pretrained`` (default) loads ``checkpoint`` (hub id or local directory; each named
+    backend has a default hub id). ``random`` builds the architecture at full size with random
+    weights for the task's features, for latency and memory profiling; its actions mean nothing
+    and results say ``weights: random``.
+``camera_map``, ``state_map``, ``action_map``
+    explicit feature mapping (see :mod:`vla_bench_lerobot.adapter`).
+``stats=<stats.json>``
+    normalisation statistics for a checkpoint saved without them.
+``vlm=<dir>``, ``tokenizer=<dir>``, ``action_tokenizer=<dir>``
+    local copies of the hub files LeRobot loads besides the checkpoint (SmolVLM2 config and
+    processor; PaliGemma tokenizer; FAST tokenizer).
+``n_action_steps=<k>``
+    how many actions of each chunk the runner executes (default: the checkpoint's).
+
+``act`` returns the whole chunk that LeRobot's ``predict_action_chunk`` produces (not one
+queued action). ``model_time_s`` is that call, device-synchronised; pre/post processing time is
+in ``info``. Seeds: ``reset`` seeds torch from ``--seed`` and the episode seed, so the noise of
+flow-matching/diffusion sampling is reproducible.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from harness.contract import (
+    ActionChunk,
+    EpisodeSpec,
+    Observation,
+    PolicyBase,
+    PolicyConfig,
+    TaskSpec,
+)
+from vla_bench_lerobot.adapter import Adapter, PolicyFeatures, build_adapter
+from vla_bench_lerobot.backends import BACKENDS
+from vla_bench_lerobot.loading import Built, build_random, check_device, load_pretrained
+
+if TYPE_CHECKING:
+    import gymnasium
+
+OPTIONS = frozenset(
+    {
+        "weights",
+        "camera_map",
+        "state_map",
+        "action_map",
+        "stats",
+        "vlm",
+        "tokenizer",
+        "action_tokenizer",
+        "n_action_steps",
+    }
+)
+WEIGHTS = ("pretrained", "random")
+
+
+class LeRobotPolicy(PolicyBase):
+    """One LeRobot policy behind the vla-bench Policy protocol (subclasses name the backend)."""
+
+    backend_name: ClassVar[str] = "lerobot"
+    action_spaces: ClassVar[tuple[str, ...]] = ("ee_delta_7d",)
+    warmup_calls = 1
+
+    def __init__(self, config: PolicyConfig, built: Built | None = None) -> None:
+        """Load ``config.checkpoint`` (or prepare ``weights=random``); ``built`` wraps a policy
+        already in memory instead (e.g. straight from training), skipping any loading."""
+        super().__init__(config)
+        self.backend = BACKENDS[self.backend_name]
+        unknown = sorted(set(config.options) - OPTIONS)
+        if unknown:
+            raise ValueError(
+                f"unknown --policy-args {unknown} for {self.backend.name}; known: "
+                f"checkpoint, device, dtype, {', '.join(sorted(OPTIONS))}"
+            )
+        self.options = dict(config.options)
+        self.weights = built.weights if built else self.options.get("weights", "pretrained")
+        if self.weights not in WEIGHTS:
+            raise ValueError(f"weights={self.weights!r} is not one of {WEIGHTS}")
+        self.device = check_device(config.device)
+        self._built = built
+        # weights=random is built per task (its features come from the task) at reset
+        self._builds_itself = built is None and self.weights == "random"
+        self._built_for: tuple[Any, ...] | None = None
+        self._adapter: Adapter | None = None
+        self._history: collections.deque[dict[str, Any]] = collections.deque()
+        self._observed = False
+        self._rng: list[Any] = []
+        if self._built is None and self.weights == "random":
+            if config.checkpoint:
+                raise ValueError(
+                    "weights=random builds the architecture from data shipped with the plugin; "
+                    "drop checkpoint= (or drop weights=random to load the checkpoint)"
+                )
+        elif self._built is None:
+            reference = config.checkpoint or self.backend.default_checkpoint
+            if reference is None:
+                raise ValueError(
+                    f"--policy {self.backend.name} needs checkpoint=<hub id or local dir>"
+                )
+            self._built = load_pretrained(
+                self.backend, reference, self.device, config.dtype, self.options
+            )
+        steps = (
+            self._built.config.n_action_steps
+            if self._built
+            else (self.backend.random_config or {}).get("n_action_steps")
+        )
+        self.n_action_steps = int(self.options.get("n_action_steps", steps) or 0) or None
+
+    # -- Policy protocol ---------------------------------------------------------------------
+    def reset(self, task: TaskSpec, episode: EpisodeSpec, env: gymnasium.Env | None) -> None:
+        """Build (random weights) or check the policy against ``task``; clear history; seed."""
+        import torch
+
+        if self._builds_itself:
+            signature = (tuple(task.cameras.items()), task.state_fields, task.action_space.dim)
+            if self._built is None or self._built_for != signature:
+                torch.manual_seed(self.config.seed)
+                self._built = build_random(self.backend, task, self.device, self.config.dtype)
+                self._built_for = signature
+        assert self._built is not None
+        self._adapter = build_adapter(
+            task, PolicyFeatures.of(self._built.config), self.options, self._built.source
+        )
+        self._built.policy.reset()
+        self._history.clear()
+        self._observed = False
+        seed = int(np.random.SeedSequence([self.config.seed, episode.seed]).generate_state(1)[0])
+        with torch.random.fork_rng(devices=self._cuda_devices()):
+            torch.manual_seed(seed)
+            self._rng = self._rng_state()
+
+    def observe(self, observation: Observation) -> None:
+        """Record an observation the runner did not ask an action for (queued steps).
+
+        Only policies that condition on several past observations (Diffusion Policy's
+        ``n_obs_steps = 2``) use it; without these calls their history is the current
+        observation repeated, as LeRobot does at an episode's start.
+        """
+        if self._n_obs_steps > 1:
+            self._observed = True
+            self._remember(observation)
+
+    def act(self, observation: Observation) -> ActionChunk:
+        """The policy's whole predicted chunk for this observation, in the task's action space."""
+        import torch
+
+        built, adapter = self._ready()
+        t0 = time.perf_counter()
+        batch = self._model_input(observation)
+        cuda = self.device.startswith("cuda")
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(self.device)
+        _synchronize(self.device)
+        t1 = time.perf_counter()
+        with (
+            torch.random.fork_rng(devices=self._cuda_devices()),
+            _count_decode_failures() as failures,
+            torch.inference_mode(),
+        ):
+            self._set_rng_state(self._rng)
+            chunk = built.policy.predict_action_chunk(batch)
+            self._rng = self._rng_state()
+        _synchronize(self.device)
+        t2 = time.perf_counter()
+        actions = built.postprocessor(chunk)
+        array = actions.detach().to("cpu", torch.float64).numpy()[0]
+        mapped = adapter.actions(array)
+        t3 = time.perf_counter()
+        return ActionChunk(
+            actions=mapped,
+            model_time_s=t2 - t1,
+            decode_failures=failures.count,
+            peak_memory_bytes=int(torch.cuda.max_memory_allocated(self.device)) if cuda else None,
+            info={"preprocess_s": t1 - t0, "postprocess_s": t3 - t2, "chunk_len": len(mapped)},
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Checkpoint, weights kind, parameter count and the LeRobot configuration in use."""
+        out: dict[str, Any] = {
+            "checkpoint": self._built.source if self._built else f"random:{self.backend.name}",
+            "weights": self.weights,
+            "backend": self.backend.name,
+            "device": self.device,
+            "dtype": self.config.dtype,
+        }
+        if self._built is not None:
+            config = self._built.config
+            out.update(
+                parameters=sum(p.numel() for p in self._built.policy.parameters()),
+                lerobot_type=config.type,
+                chunk_size=getattr(config, "chunk_size", getattr(config, "horizon", None)),
+                n_action_steps=self.n_action_steps,
+                n_obs_steps=config.n_obs_steps,
+                **{k: v for k, v in self._built.notes.items() if k != "parameters"},
+            )
+        with contextlib.suppress(ImportError):
+            import lerobot
+
+            out["lerobot_version"] = lerobot.__version__
+        return out
+
+    def close(self) -> None:
+        """Drop the model (and free accelerator memory)."""
+        self._built = None
+        self._adapter = None
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+
+    # -- internals ---------------------------------------------------------------------------
+    # Sampling noise (flow matching, diffusion) comes from torch's global generator. Each
+    # policy keeps its own generator state and swaps it in around the model call, so its
+    # actions depend only on its seeds, not on other code drawing random numbers.
+    def _cuda_devices(self) -> list[int]:
+        import torch
+
+        if not self.device.startswith("cuda"):
+            return []
+        return [torch.device(self.device).index or 0]
+
+    def _rng_state(self) -> list[Any]:
+        import torch
+
+        return [torch.get_rng_state()] + [torch.cuda.get_rng_state(d) for d in self._cuda_devices()]
+
+    def _set_rng_state(self, state: list[Any]) -> None:
+        import torch
+
+        torch.set_rng_state(state[0])
+        for device, cuda_state in zip(self._cuda_devices(), state[1:], strict=True):
+            torch.cuda.set_rng_state(cuda_state, device)
+
+    @property
+    def _n_obs_steps(self) -> int:
+        return int(self._built.config.n_obs_steps) if self._built else 1
+
+    def _ready(self) -> tuple[Built, Adapter]:
+        if self._built is None or self._adapter is None:
+            raise RuntimeError("reset(task, ...) must come before act()")
+        return self._built, self._adapter
+
+    def _remember(self, observation: Observation) -> dict[str, Any]:
+        built, adapter = self._ready()
+        processed: dict[str, Any] = built.preprocessor(adapter.batch(observation))
+        self._history.append(processed)
+        while len(self._history) > self._n_obs_steps:
+            self._history.popleft()
+        return processed
+
+    def _model_input(self, observation: Observation) -> dict[str, Any]:
+        """The preprocessed batch, with an observation-time axis for multi-step policies."""
+        import torch
+
+        n = self._n_obs_steps
+        if not self._observed:
+            self._history.clear()
+        current = self._remember(observation)
+        if n == 1:
+            return current
+        frames = list(self._history)
+        frames = [frames[0]] * (n - len(frames)) + frames
+        stacked = dict(current)
+        adapter = self._ready()[1]
+        for key in [*adapter.cameras, "observation.state"]:
+            if key in current:
+                stacked[key] = torch.stack([f[key] for f in frames], dim=1)
+        return stacked
+
+
+def _synchronize(device: str) -> None:
+    """Wait for queued kernels so wall-clock timings cover the work (CUDA and MPS run async)."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+    elif device == "mps":
+        torch.mps.synchronize()
+
+
+class _FailureCount(logging.Handler):
+    """Counts LeRobot's "Error decoding tokens" warnings (π0-FAST replaces those chunks by 0)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Error decoding tokens"):
+            self.count += 1
+
+
+@contextlib.contextmanager
+def _count_decode_failures() -> Iterator[_FailureCount]:
+    handler = _FailureCount()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+
+
+class SmolVLAPolicy(LeRobotPolicy):
+    """SmolVLA through LeRobot."""
+
+    backend_name = "smolvla"
+
+
+class Pi0Policy(LeRobotPolicy):
+    """π0 through LeRobot."""
+
+    backend_name = "pi0"
+
+
+class Pi05Policy(LeRobotPolicy):
+    """π0.5 through LeRobot."""
+
+    backend_name = "pi05"
+
+
+class Pi0FastPolicy(LeRobotPolicy):
+    """π0-FAST through LeRobot."""
+
+    backend_name = "pi0fast"
+
+
+class DiffusionPolicy(LeRobotPolicy):
+    """Diffusion Policy through LeRobot."""
+
+    backend_name = "diffusion"
+
+
+class ACTPolicy(LeRobotPolicy):
+    """ACT through LeRobot."""
+
+    backend_name = "act"
