@@ -1,0 +1,1 @@
+"""Demonstrations -> LeRobot dataset -> trained checkpoint -> ``bench run``."""

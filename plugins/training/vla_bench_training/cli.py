@@ -1,0 +1,191 @@
+"""The ``bench demos``, ``bench import-handtracking`` and ``bench train`` commands."""
+
+from __future__ import annotations
+
+import json
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness.cli import UserError
+
+
+def _user_errors(fn: Any) -> Any:
+    """Errors the user can fix print as one line, without a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from vla_bench_lerobot.loading import CheckpointError
+
+        from harness.contract import PolicyConfigError
+        from harness.registry import RegistrationError, UnknownNameError
+
+        try:
+            return fn(*args, **kwargs)
+        except (
+            PolicyConfigError,
+            UnknownNameError,
+            RegistrationError,
+            CheckpointError,
+            LookupError,
+            ValueError,
+            FileNotFoundError,
+        ) as exc:
+            raise UserError(str(exc).strip("'\"")) from exc
+
+    return wrapper
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    h, _, w = text.lower().partition("x")
+    try:
+        return (int(h), int(w or h))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not N or HxW (e.g. 96 or 96x128)") from None
+
+
+@click.command("demos")
+@click.option("--task", "task_name", required=True, help="a task with a scripted expert")
+@click.option("--episodes", type=int, required=True, help="demonstrations to attempt")
+@click.option(
+    "--noise",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="DART noise: std of the executed-action perturbation as a fraction of each bound "
+    "(labels stay the expert's clean actions)",
+)
+@click.option("--keep-failed", is_flag=True, help="also keep episodes the expert failed")
+@click.option("--seed-base", type=int, default=None, help="first demo seed (default 900000)")
+@click.option("--image-size", default=None, help="store images at N or HxW (default: task's)")
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True)
+@_user_errors
+def demos(
+    task_name: str,
+    episodes: int,
+    noise: float,
+    keep_failed: bool,
+    seed_base: int | None,
+    image_size: str | None,
+    out: Path,
+) -> None:
+    """Record a task's scripted expert as a LeRobot dataset (PNG images, instructions)."""
+    from vla_bench_training.demos import DEMO_SEED_BASE, record_demos
+
+    summary = record_demos(
+        task_name,
+        episodes,
+        out,
+        noise=noise,
+        keep_failed=keep_failed,
+        seed_base=DEMO_SEED_BASE if seed_base is None else seed_base,
+        image_size=_size(image_size),
+        progress=lambda line: click.echo(line, err=True),
+    )
+    click.echo(
+        f"{summary.task}: {summary.succeeded}/{summary.attempted} expert episodes succeeded; "
+        f"kept {summary.kept} episodes ({summary.frames} frames) in {out}"
+    )
+
+
+@click.command("import-handtracking")
+@click.argument("logs", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("--task", "task_name", required=True)
+@click.option(
+    "--calibration",
+    default=None,
+    help="tracking->task frame: a JSON file, or inline 'translate=x,y,z;rotate=qw,qx,qy,qz;"
+    "scale=s' or 'matrix=<16 numbers row-major>' (see README)",
+)
+@click.option("--seed", "seeds", type=int, multiple=True, help="scene seed per log (in order)")
+@click.option("--keep-failed", is_flag=True, help="keep demos whose replay failed")
+@click.option("--image-size", default=None, help="store images at N or HxW (default: task's)")
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True)
+@_user_errors
+def import_handtracking(
+    logs: tuple[Path, ...],
+    task_name: str,
+    calibration: str | None,
+    seeds: tuple[int, ...],
+    keep_failed: bool,
+    image_size: str | None,
+    out: Path,
+) -> None:
+    """Import hand-tracking logs (JSON/CSV) as a LeRobot dataset and replay-check them."""
+    from vla_bench_training.handtracking import import_logs, parse_calibration
+
+    summary = import_logs(
+        list(logs),
+        task_name,
+        out,
+        calibration=parse_calibration(calibration),
+        seeds=list(seeds) or None,
+        keep_failed=keep_failed,
+        image_size=_size(image_size),
+        progress=lambda line: click.echo(line, err=True),
+    )
+    click.echo(
+        f"replay check: {summary.succeeded}/{summary.imported} demos still succeed in the "
+        f"simulator; kept {summary.kept} episodes ({summary.frames} frames) in {out}"
+    )
+
+
+@click.command("train")
+@click.option(
+    "--policy",
+    required=True,
+    type=click.Choice(["diffusion", "act", "smolvla", "pi0fast", "openvla"]),
+)
+@click.option("--dataset", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--steps", type=int, default=1000, show_default=True)
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--config", "config_items", multiple=True, help="policy config key=value (repeat)")
+@click.option("--pretrained", default=None, help="local weights to fine-tune (VLAs)")
+@click.option("--save-every", type=int, default=0, help="also save a checkpoint every N steps")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True)
+@_user_errors
+def train(
+    policy: str,
+    dataset: Path,
+    steps: int,
+    batch_size: int,
+    config_items: tuple[str, ...],
+    pretrained: str | None,
+    save_every: int,
+    device: str,
+    seed: int,
+    out: Path,
+) -> None:
+    """Train (diffusion, act) or fine-tune (smolvla, pi0fast, openvla) on a LeRobot dataset."""
+    from vla_bench_training.train import parse_config
+    from vla_bench_training.train import train as run_training
+
+    overrides = parse_config(config_items)
+    if pretrained is not None:
+        overrides["pretrained"] = pretrained
+    summary = run_training(
+        policy,
+        dataset,
+        out,
+        steps=steps,
+        batch_size=batch_size,
+        overrides=overrides,
+        device=device,
+        seed=seed,
+        save_every=save_every,
+        progress=lambda line: click.echo(line, err=True),
+    )
+    final = summary.losses[-1][1] if summary.losses else float("nan")
+    click.echo(
+        f"{policy}: {summary.steps} steps on {summary.episodes} episodes / {summary.frames} "
+        f"frames in {summary.wall_s:.0f} s, final loss {final:.4f}; checkpoint {out} "
+        f"(bench run --policy {policy if policy != 'openvla' else 'openvla'} "
+        f"--policy-args checkpoint={out})"
+    )
+    json.dumps(summary.__dict__)

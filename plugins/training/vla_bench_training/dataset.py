@@ -1,0 +1,142 @@
+"""The LeRobot dataset form every demonstration source here writes, and episodes recorded into it.
+
+One frame per control step: ``observation.images.<camera>`` (H x W x 3 uint8, stored as PNG
+inside the parquet files: ``use_videos=False``, so no video codec is needed),
+``observation.state`` (the task's state vector), ``action`` (the task's ``ee_delta_7d`` action
+that was the label for that observation) and ``task`` (the episode's instruction text). The
+keys are exactly those :func:`vla_bench_lerobot.adapter.task_features` gives a policy for the
+task, so a policy trained on the dataset runs under ``bench run`` without any map.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from vla_bench_lerobot.adapter import ACTION_KEY, IMAGE_PREFIX, STATE_KEY
+
+from harness.contract import TaskSpec
+
+ROBOT_TYPE = "vla-bench-floating-gripper"
+VIDEO_BACKEND = "pyav"
+
+
+class DatasetError(ValueError):
+    """A dataset cannot be written or read as asked (exists already, empty, wrong features)."""
+
+
+def features(spec: TaskSpec, image_size: tuple[int, int]) -> dict[str, dict[str, Any]]:
+    """LeRobot feature declarations for ``spec`` with images stored at ``image_size`` (H, W)."""
+    h, w = image_size
+    out: dict[str, dict[str, Any]] = {
+        IMAGE_PREFIX + camera: {
+            "dtype": "image",
+            "shape": (h, w, 3),
+            "names": ["height", "width", "channels"],
+        }
+        for camera in spec.cameras
+    }
+    out[STATE_KEY] = {
+        "dtype": "float32",
+        "shape": (len(spec.state_fields),),
+        "names": list(spec.state_fields),
+    }
+    out[ACTION_KEY] = {
+        "dtype": "float32",
+        "shape": (spec.action_space.dim,),
+        "names": list(spec.action_space.names),
+    }
+    return out
+
+
+def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` at ``size`` (H, W) with the same antialiased bilinear resize ``bench run`` uses.
+
+    Storing images pre-resized this way means training sees what evaluation will feed the
+    policy: the LeRobot adapter resizes the task's 224 px frames to the checkpoint's size.
+    """
+    if tuple(image.shape[:2]) == tuple(size):
+        return np.asarray(image, dtype=np.uint8)
+    from vla_bench_lerobot.adapter import _image_tensor
+
+    tensor = _image_tensor(image, size)
+    return np.asarray((tensor.permute(1, 2, 0).numpy() * 255.0).round(), dtype=np.uint8)
+
+
+@dataclass
+class Episode:
+    """Frames of one demonstration, held until it is known whether to keep it."""
+
+    instruction: str
+    seed: int
+    images: list[dict[str, np.ndarray]] = field(default_factory=list)
+    states: list[np.ndarray] = field(default_factory=list)
+    actions: list[np.ndarray] = field(default_factory=list)
+    success: bool = False
+
+    def add(self, obs: dict[str, Any], action: np.ndarray) -> None:
+        """One step: the observation the action was chosen for, and the action label."""
+        self.images.append(dict(obs["images"]))
+        self.states.append(np.asarray(obs["state"], dtype=np.float32))
+        self.actions.append(np.asarray(action, dtype=np.float32))
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+
+class DatasetWriter:
+    """Creates a LeRobot dataset at ``root`` for ``spec`` and appends :class:`Episode` s."""
+
+    def __init__(
+        self, root: Path, spec: TaskSpec, fps: float, image_size: tuple[int, int] | None = None
+    ) -> None:
+        import datasets
+        from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+        datasets.disable_progress_bars()  # one bar per saved episode drowns the real progress
+        if root.exists() and any(root.iterdir()):
+            raise DatasetError(f"{root} exists and is not empty; pass a new -o directory")
+        if root.exists():
+            root.rmdir()  # LeRobot creates the directory itself and refuses an existing one
+        if abs(fps - round(fps)) > 1e-9:
+            raise DatasetError(f"task {spec.name!r} runs at {fps} Hz; LeRobot needs whole fps")
+        self.spec = spec
+        sizes = set(spec.cameras.values())
+        self.image_size = image_size or (next(iter(sizes)) if sizes else (0, 0))
+        self.dataset = LeRobotDataset.create(
+            repo_id=f"vla-bench/{spec.name}",
+            fps=int(round(fps)),
+            features=features(spec, self.image_size),
+            root=root,
+            robot_type=ROBOT_TYPE,
+            use_videos=False,
+            # No videos to decode; naming a backend skips LeRobot's noisy torchcodec probe.
+            video_backend=VIDEO_BACKEND,
+        )
+        self.episodes = 0
+        self.frames = 0
+
+    def write(self, episode: Episode) -> None:
+        """Append one episode (all its frames, instruction as the ``task`` text)."""
+        if len(episode) == 0:
+            raise DatasetError(f"episode with seed {episode.seed} has no frames")
+        for images, state, action in zip(
+            episode.images, episode.states, episode.actions, strict=True
+        ):
+            frame: dict[str, Any] = {
+                IMAGE_PREFIX + cam: resize(images[cam], self.image_size)
+                for cam in self.spec.cameras
+            }
+            frame[STATE_KEY] = state
+            frame[ACTION_KEY] = action
+            frame["task"] = episode.instruction
+            self.dataset.add_frame(frame)
+        self.dataset.save_episode()
+        self.episodes += 1
+        self.frames += len(episode)
+
+    def close(self) -> None:
+        """Flush parquet footers and metadata; the dataset is unreadable without this."""
+        self.dataset.finalize()

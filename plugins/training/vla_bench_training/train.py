@@ -1,0 +1,262 @@
+"""Training LeRobot policies on a vla-bench dataset, with LeRobot's own objects.
+
+The pieces are LeRobot 0.6.1's: ``make_policy_config`` + ``make_policy`` build the model from
+the dataset's features, ``make_pre_post_processors`` builds the normaliser pipelines from the
+dataset's ``meta/stats.json``, ``resolve_delta_timestamps`` asks the dataset for the observation
+history and action horizon the policy trains on, ``EpisodeAwareSampler`` draws frames,
+``policy.forward`` returns the loss and the policy's optimizer/scheduler presets do the rest.
+The checkpoint is ``policy.save_pretrained`` + both processors' ``save_pretrained`` (statistics
+included): exactly what ``bench run --policy <name> --policy-args checkpoint=DIR`` loads.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.contract import PolicyConfigError
+
+# Policies small enough to train from scratch on a CPU in minutes to hours; every value is a
+# LeRobot config field and can be overridden with ``--config key=value``.
+SCRATCH_PRESETS: dict[str, dict[str, Any]] = {
+    "act": {
+        # Our episodes are 10-120 steps at 10 Hz: a 10-step chunk re-plans once a second.
+        "chunk_size": 10,
+        "n_action_steps": 10,
+        "dim_model": 256,
+        "n_heads": 8,
+        "dim_feedforward": 1024,
+        "n_encoder_layers": 2,
+        "n_decoder_layers": 1,
+        "use_vae": True,
+        "latent_dim": 32,
+        # No ImageNet download: the backbone trains from scratch with the rest.
+        "pretrained_backbone_weights": None,
+        "optimizer_lr_backbone": 1e-4,
+    },
+    "diffusion": {
+        "n_obs_steps": 2,
+        "horizon": 16,
+        "n_action_steps": 8,
+        "down_dims": (128, 256, 512),
+        "use_group_norm": True,
+        "pretrained_backbone_weights": None,
+        "spatial_softmax_num_keypoints": 32,
+        "noise_scheduler_type": "DDIM",
+        "num_train_timesteps": 100,
+        "num_inference_steps": 10,
+    },
+}
+FINETUNE = {"smolvla": "smolvla", "pi0fast": "pi0_fast"}
+POLICIES = (*SCRATCH_PRESETS, *FINETUNE, "openvla")
+
+
+@dataclass
+class TrainSummary:
+    """What a training run did: steps, losses, time and where the checkpoint is."""
+
+    policy: str
+    steps: int
+    batch_size: int
+    frames: int
+    episodes: int
+    wall_s: float
+    checkpoint: str
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    checkpoints: list[str] = field(default_factory=list)
+    parameters: int = 0
+
+
+def parse_config(items: tuple[str, ...]) -> dict[str, Any]:
+    """``key=value`` overrides; values parse as JSON where they can (numbers, lists, null)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--config {item!r} is not key=value (e.g. --config chunk_size=20)")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def _open_dataset(root: Path, config: Any | None = None) -> Any:
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset, LeRobotDatasetMetadata
+
+    if not (root / "meta" / "info.json").is_file():
+        raise PolicyConfigError(
+            f"{root} is not a LeRobot dataset (no meta/info.json); make one with `bench demos` "
+            f"or `bench import-handtracking`"
+        )
+    meta = LeRobotDatasetMetadata("vla-bench/local", root=root)
+    if config is None:
+        return meta
+    from lerobot.datasets.factory import resolve_delta_timestamps
+
+    from vla_bench_training.dataset import VIDEO_BACKEND
+
+    return LeRobotDataset(
+        "vla-bench/local",
+        root=root,
+        delta_timestamps=resolve_delta_timestamps(config, meta),
+        video_backend=VIDEO_BACKEND,
+    )
+
+
+def build_config(policy: str, meta: Any, overrides: dict[str, Any], device: str) -> Any:
+    """A LeRobot policy config for ``policy`` with features from the dataset metadata."""
+    from lerobot.configs import FeatureType
+    from lerobot.policies.factory import make_policy_config
+    from lerobot.utils.feature_utils import dataset_to_policy_features
+
+    if policy not in SCRATCH_PRESETS:
+        raise PolicyConfigError(f"--policy {policy} does not train from scratch")
+    features = dataset_to_policy_features(meta.features)
+    kwargs = {**SCRATCH_PRESETS[policy], **overrides}
+    try:
+        return make_policy_config(
+            policy,
+            device=device,
+            input_features={k: f for k, f in features.items() if f.type is not FeatureType.ACTION},
+            output_features={k: f for k, f in features.items() if f.type is FeatureType.ACTION},
+            **kwargs,
+        )
+    except TypeError as exc:
+        raise PolicyConfigError(f"--config for {policy}: {exc}") from None
+
+
+def train(
+    policy: str,
+    dataset: Path,
+    out: Path,
+    *,
+    steps: int = 1000,
+    batch_size: int = 8,
+    overrides: dict[str, Any] | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    save_every: int = 0,
+    log_every: int = 10,
+    num_workers: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> TrainSummary:
+    """Train ``policy`` from scratch on ``dataset`` for ``steps`` steps and save to ``out``."""
+    if policy not in POLICIES:
+        raise PolicyConfigError(f"--policy {policy!r} is not one of {list(POLICIES)}")
+    if policy not in SCRATCH_PRESETS:
+        from vla_bench_training.finetune import finetune
+
+        return finetune(
+            policy, dataset, out, steps=steps, batch_size=batch_size,
+            overrides=overrides or {}, device=device, seed=seed, progress=progress,
+        )  # fmt: skip
+    if steps < 1 or batch_size < 1:
+        raise ValueError("--steps and --batch-size must be at least 1")
+    import torch
+    from lerobot.policies.factory import make_policy, make_pre_post_processors
+
+    torch.manual_seed(seed)
+    meta = _open_dataset(dataset)
+    config = build_config(policy, meta, overrides or {}, device)
+    model = make_policy(config, ds_meta=meta)
+    preprocessor, postprocessor = make_pre_post_processors(config, dataset_stats=meta.stats)
+    return fit(
+        policy, model, preprocessor, postprocessor, dataset, out,
+        steps=steps, batch_size=batch_size, seed=seed, save_every=save_every,
+        log_every=log_every, num_workers=num_workers, progress=progress,
+    )  # fmt: skip
+
+
+def fit(
+    name: str,
+    model: Any,
+    preprocessor: Any,
+    postprocessor: Any,
+    dataset: Path,
+    out: Path,
+    *,
+    steps: int,
+    batch_size: int,
+    seed: int = 0,
+    save_every: int = 0,
+    log_every: int = 10,
+    num_workers: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> TrainSummary:
+    """LeRobot's training step (forward -> loss, clip, optimizer preset) over ``dataset``."""
+    import torch
+    from lerobot.datasets import EpisodeAwareSampler
+
+    config = model.config
+    data = _open_dataset(dataset, config)
+    optimizer = config.get_optimizer_preset().build(model.get_optim_params())
+    scheduler_config = config.get_scheduler_preset()
+    scheduler = scheduler_config.build(optimizer, steps) if scheduler_config else None
+    sampler = EpisodeAwareSampler(
+        data.meta.episodes["dataset_from_index"],
+        data.meta.episodes["dataset_to_index"],
+        drop_n_last_frames=getattr(config, "drop_n_last_frames", 0),
+        shuffle=True,
+        seed=seed,
+    )
+    loader = torch.utils.data.DataLoader(
+        data,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        drop_last=len(sampler) > batch_size,
+    )
+    grad_clip = getattr(config.get_optimizer_preset(), "grad_clip_norm", 10.0)
+    summary = TrainSummary(
+        name, steps, batch_size, data.num_frames, data.num_episodes, 0.0, str(out),
+        parameters=sum(p.numel() for p in model.parameters()),
+    )  # fmt: skip
+    start = time.perf_counter()
+    step, running = 0, []
+    model.train()
+    while step < steps:
+        for batch in loader:
+            batch = preprocessor(batch)
+            loss, _ = model.forward(batch)
+            if not math.isfinite(loss.item()):
+                raise RuntimeError(f"loss became {loss.item()} at step {step}; lower the lr")
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            step += 1
+            running.append(loss.item())
+            if step % log_every == 0 or step == steps:
+                mean = sum(running) / len(running)
+                summary.losses.append((step, mean))
+                running = []
+                if progress:
+                    elapsed = time.perf_counter() - start
+                    progress(f"step {step}/{steps} loss {mean:.4f} ({elapsed:.0f} s)")
+            if save_every and step % save_every == 0 and step < steps:
+                path = out / "checkpoints" / f"{step:06d}"
+                _save(model, preprocessor, postprocessor, path)
+                summary.checkpoints.append(str(path))
+            if step >= steps:
+                break
+    summary.wall_s = time.perf_counter() - start
+    model.eval()
+    _save(model, preprocessor, postprocessor, out)
+    (out / "training.json").write_text(json.dumps(summary.__dict__, indent=2))
+    return summary
+
+
+def _save(model: Any, preprocessor: Any, postprocessor: Any, path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    preprocessor.save_pretrained(path)
+    postprocessor.save_pretrained(path)
