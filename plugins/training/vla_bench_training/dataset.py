@@ -107,7 +107,7 @@ class DatasetWriter:
         self.image_size = image_size or (next(iter(sizes)) if sizes else (0, 0))
         self.dataset = LeRobotDataset.create(
             repo_id=f"vla-bench/{spec.name}",
-            fps=int(round(fps)),
+            fps=round(fps),
             features=features(spec, self.image_size),
             root=root,
             robot_type=ROBOT_TYPE,

@@ -161,14 +161,14 @@ def parse_calibration(text: str | None) -> Calibration:
         if not isinstance(data, dict):
             raise HandTrackingError(f"--calibration {text}: expected a JSON object")
         return calibration_from_dict(data, str(path))
-    data: dict[str, Any] = {}
+    inline: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in text.split(";"))):
         key, sep, value = item.partition("=")
         if not sep:
             raise HandTrackingError(f"--calibration item {item!r} is not key=numbers")
         numbers = [v for v in value.split(",") if v.strip()]
-        data[key.strip()] = float(numbers[0]) if key.strip() == "scale" else numbers
-    return calibration_from_dict(data, "--calibration")
+        inline[key.strip()] = float(numbers[0]) if key.strip() == "scale" else numbers
+    return calibration_from_dict(inline, "--calibration")
 
 
 # -- parsing ----------------------------------------------------------------------------------
