@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from training_kit import bench
-
-from harness.contract import PolicyConfig
 from vla_bench_training.demos import load_task
 from vla_bench_training.handtracking import (
     Calibration,
@@ -23,6 +21,8 @@ from vla_bench_training.handtracking import (
     write_csv,
     write_json,
 )
+
+from harness.contract import PolicyConfig
 
 # An ARKit-like world: y up, the table 0.9 m below the tracking origin, turned 90 degrees.
 CALIBRATION = {"translate": [0.1, -0.2, 0.9], "rotate": [0.7071068, 0.7071068, 0, 0], "scale": 1.0}
