@@ -246,6 +246,9 @@ def fit(
                 path = out / "checkpoints" / f"{step:06d}"
                 _save(model, preprocessor, postprocessor, path)
                 summary.checkpoints.append(str(path))
+                # The loss history so far survives a run stopped before its last step.
+                summary.wall_s = time.perf_counter() - start
+                (out / "training.json").write_text(json.dumps(summary.__dict__, indent=2))
             if step >= steps:
                 break
     summary.wall_s = time.perf_counter() - start
