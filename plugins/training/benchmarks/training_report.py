@@ -19,9 +19,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from harness.results import load_run  # noqa: E402
+from harness.results import load_run
 
 LINE = re.compile(r"step (\d+)/\d+ loss ([0-9.eE+-]+) \((\d+) s\)")
 
