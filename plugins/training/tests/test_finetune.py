@@ -1,0 +1,83 @@
+"""``bench train --policy smolvla --pretrained DIR``: fine-tuning a tiny local SmolVLA.
+
+The pretrained checkpoint is SmolVLA's real architecture at toy width (the LeRobot plugin's
+stand-in SmolVLM, random weights), saved as a LeRobot checkpoint with the handle task's features
+at 32 px; the hub is offline, so everything comes from local files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from training_kit import IMAGE_SIZE, bench
+
+TINY_SMOLVLM = {
+    "model_type": "smolvlm",
+    "scale_factor": 2,
+    "vocab_size": 600,
+    "text_config": {
+        "model_type": "llama", "vocab_size": 600, "hidden_size": 64, "intermediate_size": 128,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "head_dim": 16, "max_position_embeddings": 512,
+    },
+    "vision_config": {
+        "model_type": "smolvlm_vision", "hidden_size": 32, "intermediate_size": 64,
+        "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 32, "patch_size": 8,
+    },
+}  # fmt: skip
+TINY_SMOLVLA = {
+    "num_vlm_layers": 2,
+    "resize_imgs_with_padding": (32, 32),
+    "chunk_size": 10,
+    "n_action_steps": 5,
+    "num_steps": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An offline hub cache holding the tiny SmolVLM under its official repository id."""
+    from vla_bench_lerobot import standins
+
+    root = tmp_path_factory.mktemp("hub")
+    source = standins.smolvlm_dir(root / "vlm", TINY_SMOLVLM)
+    standins.install_in_hub_cache(standins.SMOLVLM_REPO, source, root / "cache")
+    with standins.hub_cache(root / "cache"):
+        yield root / "cache"
+
+
+def test_finetune_tiny_smolvla_from_local_weights(
+    hub: Path, handle_demos: Path, tmp_path: Path
+) -> None:
+    from vla_bench_lerobot.backends import BACKENDS
+    from vla_bench_lerobot.loading import build_random, save_checkpoint
+
+    from harness.plugins import registry
+
+    spec = registry().get("task", "handle").load()().spec
+    spec = dataclasses.replace(spec, cameras={c: (IMAGE_SIZE, IMAGE_SIZE) for c in spec.cameras})
+    built = build_random(BACKENDS["smolvla"], spec, "cpu", None, TINY_SMOLVLA, standins=hub)
+    pretrained = save_checkpoint(built, tmp_path / "pretrained")
+    out = tmp_path / "ft"
+    result = bench(
+        "train", "--policy", "smolvla", "--dataset", handle_demos, "--pretrained", pretrained,
+        "--steps", 2, "--batch-size", 2, "-o", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    log = json.loads((out / "training.json").read_text())
+    assert log["steps"] == 2 and len(log["losses"]) == 1
+    # The fine-tuned checkpoint carries the dataset's statistics, not the pretrained ones.
+    stats = json.loads((handle_demos / "meta" / "stats.json").read_text())
+    saved = json.loads((out / "policy_postprocessor.json").read_text())
+    assert saved["steps"]
+    from vla_bench_lerobot.loading import load_pretrained
+
+    loaded = load_pretrained(BACKENDS["smolvla"], str(out), "cpu", None, {})
+    step = next(s for s in loaded.postprocessor.steps if hasattr(s, "stats"))
+    assert [round(float(v), 5) for v in step.stats["action"]["mean"]] == [
+        round(v, 5) for v in stats["action"]["mean"]
+    ]
