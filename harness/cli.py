@@ -7,6 +7,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from harness.contract import PolicyConfig
+from harness.contract import PolicyConfig, PolicyConfigError
 from harness.plugins import loaded, registry
 from harness.registry import RegistrationError, UnknownNameError
 
@@ -46,7 +47,13 @@ def _fail_on_user_errors(fn: Any) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (UnknownNameError, RegistrationError, RunConfigError, RunFormatError) as exc:
+        except (
+            UnknownNameError,
+            RegistrationError,
+            RunConfigError,
+            RunFormatError,
+            PolicyConfigError,
+        ) as exc:
             raise UserError(str(exc).strip("'\"")) from exc
         except LookupError as exc:
             raise UserError(str(exc).strip("'\"")) from exc
@@ -54,7 +61,34 @@ def _fail_on_user_errors(fn: Any) -> Any:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PluginCommands(click.Group):
+    """The built-in commands plus those plugins register; a plugin's is imported when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Built-ins, then plugin commands."""
+        return [*super().list_commands(ctx), *registry().names("command")]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A built-in, or the plugin command of that name (imported now)."""
+        builtin = super().get_command(ctx, cmd_name)
+        if builtin is not None or cmd_name not in registry().names("command"):
+            return builtin
+        entry = registry().get("command", cmd_name)
+        try:
+            command = entry.load()
+        except RegistrationError as exc:
+            return _broken_command(cmd_name, str(exc))
+        return command if isinstance(command, click.Command) else None
+
+
+def _broken_command(name: str, message: str) -> click.Command:
+    def fail() -> None:
+        raise UserError(message)
+
+    return click.Command(name, callback=fail, help=f"(unavailable: {message})")
+
+
+@click.group(cls=PluginCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vla-bench", prog_name="bench")
 def main() -> None:
     """vla-bench: score robot VLA policies on simulated tasks (success, smoothness, latency)."""
@@ -306,21 +340,17 @@ def _num(x: float, fmt: str = "{:.2f}", scale: float = 1.0) -> str:
 
 
 def _print_summary(policy: str, rows: list[dict[str, Any]]) -> None:
+    columns = ["task", "success", "95% CI", "n", "fail", "errors", "steps→ok", "act p50 ms",
+               "act p95 ms", "LDLJ", "SPARC", "clipped"]  # fmt: skip
+    # Columns that only some backends fill (API agents, token decoders) appear when used.
+    optional: list[tuple[str, str, Callable[[Any], str]]] = [
+        ("decode fail", "decode_failures", str),
+        ("tokens in/out", "tokens", str),
+        ("$/episode", "cost_usd_per_episode", lambda x: f"{x:.4f}"),
+    ]
+    shown = [(name, key, fmt) for name, key, fmt in optional if any(r.get(key) for r in rows)]
     table = Table(title=f"policy {policy}", title_justify="left", show_edge=False)
-    for column in (
-        "task",
-        "success",
-        "95% CI",
-        "n",
-        "fail",
-        "errors",
-        "steps→ok",
-        "act p50 ms",
-        "act p95 ms",
-        "LDLJ",
-        "SPARC",
-        "clipped",
-    ):
+    for column in columns + [name for name, _, _ in shown]:
         table.add_column(column, justify="left" if column == "task" else "right")
     for r in rows:
         table.add_row(
@@ -336,6 +366,7 @@ def _print_summary(policy: str, rows: list[dict[str, Any]]) -> None:
             _num(r["ldlj"]),
             _num(r["sparc"]),
             str(r["clipped_actions"]),
+            *(fmt(r[key]) for _, key, fmt in shown),
         )
     console.print(table)
 

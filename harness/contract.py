@@ -192,6 +192,14 @@ class ActionChunk:
         self.actions = actions
 
 
+class PolicyConfigError(ValueError):
+    """A policy cannot be built from its config (bad option, missing key, unusable checkpoint).
+
+    Raise it from a factory with a message that names the problem and the fix; the CLI prints
+    it as a one-line error and leaves no run directory behind.
+    """
+
+
 class BudgetExceeded(RuntimeError):
     """Raised by a policy whose spending limit (e.g. ``max_cost``) is reached.
 

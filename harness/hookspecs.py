@@ -30,3 +30,8 @@ def vla_bench_register_tasks(registry: Registry) -> None:
 @hookspec
 def vla_bench_register_reporters(registry: Registry) -> None:
     """Add leaderboard renderers with ``registry.add_reporter(name, "module:attr")``."""
+
+
+@hookspec
+def vla_bench_register_commands(registry: Registry) -> None:
+    """Add ``bench`` subcommands with ``registry.add_command(name, "module:click_command")``."""

@@ -30,9 +30,15 @@ BUILTIN_DISTRIBUTIONS = frozenset(
         "vla-bench-lerobot",
         "vla-bench-openvla",
         "vla-bench-claude",
+        "vla-bench-training",
     }
 )
-HOOKS = ("vla_bench_register_tasks", "vla_bench_register_policies", "vla_bench_register_reporters")
+HOOKS = (
+    "vla_bench_register_tasks",
+    "vla_bench_register_policies",
+    "vla_bench_register_reporters",
+    "vla_bench_register_commands",
+)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import platform
 import shutil
 import socket
 import subprocess
-from importlib import metadata
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +36,32 @@ KEY_PACKAGES = (
 
 
 def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]:
-    """Installed versions of the packages that change results, skipping absent ones."""
-    found = {}
-    for name in names:
+    """Installed versions of the packages that change results, skipping absent ones.
+
+    Read from the ``NAME-VERSION.dist-info`` folder names on ``sys.path`` (one directory
+    listing each) rather than ``importlib.metadata.version`` per name, which searches the
+    whole path and parses metadata each time: this runs on every ``bench run``.
+    """
+    wanted = {_normalise(n): n for n in names}
+    found: dict[str, str] = {}
+    for entry in sys.path:
         try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
+            listing = os.scandir(entry or ".")
+        except OSError:
             continue
-    return found
+        with listing:
+            for item in listing:
+                if not item.name.endswith(".dist-info"):
+                    continue
+                name, _, version = item.name[: -len(".dist-info")].partition("-")
+                key = _normalise(name)
+                if key in wanted and wanted[key] not in found:
+                    found[wanted[key]] = version
+    return {n: found[n] for n in names if n in found}
+
+
+def _normalise(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
 
 
 def git_state(path: Path | None = None) -> dict[str, Any]:

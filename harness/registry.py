@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["policy", "task", "suite", "reporter"]
+Kind = Literal["policy", "task", "suite", "reporter", "command"]
 
 LIST_COMMAND = {
     "policy": "bench list policies",
     "task": "bench list tasks",
     "suite": "bench list suites",
     "reporter": "bench list reporters",
+    "command": "bench --help",
 }
 
 
@@ -82,6 +83,7 @@ class Registry:
             "task": {},
             "suite": {},
             "reporter": {},
+            "command": {},
         }
         self.current_plugin = "<unknown>"
 
@@ -149,8 +151,18 @@ class Registry:
     def add_reporter(
         self, name: str, target: str | Callable[..., Any], *, description: str = ""
     ) -> None:
-        """Register a report renderer ``f(runs, options) -> str``."""
+        """Register a report renderer ``render(runs, problems) -> str``.
+
+        ``runs`` are :class:`harness.results.Run` objects; ``problems`` are notes (str) about
+        run directories that could not be read.
+        """
         self._add(Entry("reporter", name, target, self.current_plugin, description))
+
+    def add_command(
+        self, name: str, target: str | Callable[..., Any], *, description: str = ""
+    ) -> None:
+        """Register a ``bench NAME`` subcommand: a ``click.Command``, imported when invoked."""
+        self._add(Entry("command", name, target, self.current_plugin, description))
 
     # -- reading --------------------------------------------------------------------------
     def names(self, kind: Kind) -> list[str]:

@@ -10,7 +10,8 @@ Layout of a run directory::
     videos/<task>/<episode>.mp4|gif        optional rollouts
 
 Every file is written to a temporary name and renamed into place, so a run killed at any
-moment (``kill -9`` included) leaves only whole episodes behind, and re-running the same
+moment (``kill -9`` included) leaves only whole episodes behind (files are not fsync'd: a
+power cut may lose the last episodes, which a resume then runs again), and re-running the same
 command resumes: an episode whose ``.episode.json`` exists is not run again. Nothing is pickled.
 """
 
@@ -28,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
@@ -110,15 +113,24 @@ def episode_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
+def _file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file (mkstemp's 0600 is too private)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _file_mode()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see either nothing or the whole file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, _FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -131,15 +143,51 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (text + "\n").encode())
 
 
+STEP_SCHEMA = pa.schema(
+    [
+        ("task", pa.string()),
+        ("episode", pa.int64()),
+        ("step", pa.int64()),
+        ("chunk", pa.int64()),
+        ("chunk_pos", pa.int64()),
+        ("act_s", pa.float64()),
+        ("model_s", pa.float64()),
+        ("chunk_info", pa.string()),
+        ("action", pa.list_(pa.float64())),
+        ("clipped", pa.bool_()),
+        ("reward", pa.float64()),
+        ("success", pa.bool_()),
+        *(
+            (name, pa.float64())
+            for name in ("ee_x", "ee_y", "ee_z", "ee_qw", "ee_qx", "ee_qy", "ee_qz")
+        ),
+    ]
+)
+"""Columns of ``steps.parquet`` (see the module docstring of :mod:`harness.runner`)."""
+
+
+def atomic_write_table(path: Path, table: pa.Table) -> None:
+    """Atomically write an Arrow table as Parquet (the fast path for per-episode steps)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, _FILE_MODE)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
     """Atomically write a DataFrame as Parquet."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, _FILE_MODE)
     os.close(fd)
     try:
         frame.to_parquet(tmp, index=False)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -167,6 +215,7 @@ class RunStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._written: dict[Path, pa.Table] = {}  # steps this process wrote: no need to re-read
 
     # -- run.json --------------------------------------------------------------------------
     @property
@@ -196,10 +245,12 @@ class RunStore:
             return set()
         return {int(p.name.split(".")[0]) for p in folder.glob("*.episode.json")}
 
-    def write_episode(self, result: EpisodeResult, steps: pd.DataFrame) -> None:
+    def write_episode(self, result: EpisodeResult, steps: pa.Table) -> None:
         """Commit one finished episode: steps first, then the summary row as the marker."""
         stem = self.root / _part_stem(result.task, result.episode)
-        atomic_write_parquet(stem.with_name(stem.name + ".steps.parquet"), steps)
+        path = stem.with_name(stem.name + ".steps.parquet")
+        atomic_write_table(path, steps)
+        self._written[path] = steps
         atomic_write_json(stem.with_name(stem.name + ".episode.json"), result.to_row())
 
     def episode_rows(self) -> Iterator[dict[str, Any]]:
@@ -214,16 +265,18 @@ class RunStore:
         """
         rows = list(self.episode_rows())
         episodes = episode_frame(rows)
-        step_frames = []
+        tables = []
         for row in rows:
             stem = self.root / _part_stem(row["task"], row["episode"])
             path = stem.with_name(stem.name + ".steps.parquet")
-            if path.exists():
-                step_frames.append(pd.read_parquet(path))
-        steps = pd.concat(step_frames, ignore_index=True) if step_frames else pd.DataFrame()
+            if path in self._written:
+                tables.append(self._written[path])
+            elif path.exists():
+                tables.append(pq.read_table(path, schema=STEP_SCHEMA))
+        steps = pa.concat_tables(tables) if tables else STEP_SCHEMA.empty_table()
         atomic_write_parquet(self.root / EPISODES_FILE, episodes)
-        atomic_write_parquet(self.root / STEPS_FILE, steps)
-        return len(episodes), len(steps)
+        atomic_write_table(self.root / STEPS_FILE, steps)
+        return len(episodes), steps.num_rows
 
 
 class RunFormatError(ValueError):
@@ -250,15 +303,14 @@ class Run:
         """The policy name."""
         return str(self.meta.get("policy", {}).get("name", "?"))
 
-    def steps(self) -> pd.DataFrame:
-        """All step rows (read lazily: they can be large)."""
+    def steps(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """All step rows, or only ``columns`` of them (read lazily: they can be large)."""
         path = self.root / STEPS_FILE
         if path.exists() and self.complete:
-            return pd.read_parquet(path)
-        frames = [
-            pd.read_parquet(p) for p in sorted((self.root / PARTS_DIR).glob("*/*.steps.parquet"))
-        ]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            return pd.read_parquet(path, columns=columns)
+        parts = sorted((self.root / PARTS_DIR).glob("*/*.steps.parquet"))
+        frames = [pd.read_parquet(p, columns=columns) for p in parts]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def load_run(root: Path | str) -> Run:

@@ -12,38 +12,46 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import json
 import math
 import multiprocessing
 import resource
+import shutil
 import signal
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from harness import metrics
 from harness.contract import (
+    ActionChunk,
     ActionSpace,
     BudgetExceeded,
     EpisodeSpec,
     Policy,
     PolicyConfig,
     Task,
-    TaskSpec,
     Track,
     supports,
 )
 from harness.plugins import loaded, registry
-from harness.results import EpisodeResult, RunStore, atomic_write_bytes
+from harness.results import STEP_SCHEMA, EpisodeResult, RunStore, atomic_write_bytes
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,9 @@ class RunSettings:
     step_timeout_s: float = 300.0
     video: int = 0
 
+
+MAX_VIDEO_FRAMES = 300
+"""Frames kept per rollout video; longer episodes are subsampled evenly."""
 
 RESUME_KEYS = ("seed", "n_action_steps")
 """Settings that must match to resume a run: they change what an episode does."""
@@ -79,31 +90,72 @@ class BadAction(ValueError):
 # -- one episode ------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    """Raise PolicyTimeout in the main thread after ``seconds`` (SIGALRM; POSIX only).
+class _Deadline:
+    """Raises PolicyTimeout in the main thread when one ``act`` call runs past ``seconds``.
 
-    A hang inside native code is interrupted only when control returns to Python.
+    A watchdog thread polls the start time of the call in progress and, past the limit, sends
+    SIGALRM to the main thread, whose handler raises. The per-call cost is two attribute
+    writes (arming a timer per call cost ~4% of a fast episode). A hang inside native code is
+    interrupted only when control returns to Python. Off the main thread, or without
+    ``pthread_kill`` (Windows), calls run without a limit.
     """
-    usable = (
-        seconds > 0
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
-        yield
-        return
 
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise PolicyTimeout(f"act() took longer than the per-step timeout of {seconds:g}s")
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.usable = (
+            seconds > 0
+            and hasattr(signal, "pthread_kill")
+            and threading.current_thread() is threading.main_thread()
+        )
+        self._started: float | None = None
+        self._fired = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._previous: Any = None
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    def install(self) -> None:
+        """Install the SIGALRM handler and start the watchdog."""
+        if not self.usable:
+            return
+        self._previous = signal.signal(signal.SIGALRM, self._on_alarm)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._watch, name="vla-bench-deadline", daemon=True)
+        self._thread.start()
+
+    def remove(self) -> None:
+        """Stop the watchdog and restore the previous handler."""
+        if not self.usable or self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._thread = None
+        signal.signal(signal.SIGALRM, self._previous)
+
+    def call(self, fn: Callable[[Any], ActionChunk], arg: Any) -> ActionChunk:
+        """``fn(arg)`` under the deadline."""
+        self._fired = False
+        self._started = time.monotonic()
+        try:
+            return fn(arg)
+        finally:
+            self._started = None
+
+    def _watch(self) -> None:
+        main = threading.main_thread().ident
+        poll = min(0.05, self.seconds / 4)
+        while not self._stop.wait(poll):
+            started = self._started
+            if (
+                started is not None
+                and not self._fired
+                and time.monotonic() - started > self.seconds
+            ):
+                self._fired = True
+                signal.pthread_kill(main, signal.SIGALRM)  # type: ignore[arg-type]
+
+    def _on_alarm(self, signum: int, frame: Any) -> None:
+        if self._started is not None:  # the call may have returned since the watchdog looked
+            raise PolicyTimeout(f"act() took longer than the per-step timeout of {self.seconds:g}s")
 
 
 def _check_chunk(actions: np.ndarray, space: ActionSpace) -> None:
@@ -123,24 +175,52 @@ def _check_chunk(actions: np.ndarray, space: ActionSpace) -> None:
             )
 
 
-STEP_COLUMNS = (
-    "step",
-    "chunk",
-    "chunk_pos",
-    "act_s",
-    "model_s",
-    "action",
-    "clipped",
-    "reward",
-    "success",
-    "ee_x",
-    "ee_y",
-    "ee_z",
-    "ee_qw",
-    "ee_qx",
-    "ee_qy",
-    "ee_qz",
-)
+class _StepLog:
+    """The per-step record of one episode, kept as plain lists and turned into columns once
+    (cheaper per step than building rows)."""
+
+    def __init__(self) -> None:
+        self.chunk: list[int] = []
+        self.chunk_pos: list[int] = []
+        self.act_s: list[float] = []
+        self.model_s: list[float] = []
+        self.chunk_info: list[str | None] = []
+        self.actions: list[np.ndarray] = []
+        self.clipped: list[bool] = []
+        self.reward: list[float] = []
+        self.success: list[bool] = []
+        self.poses: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self.chunk)
+
+    def table(self, task: str, episode: int) -> pa.Table:
+        """The steps as an Arrow table with :data:`STEP_SCHEMA`."""
+        n = len(self)
+        poses = np.full((n, 7), np.nan)
+        for row, pose in enumerate(self.poses):
+            if pose is not None:
+                poses[row] = np.asarray(pose, dtype=np.float64)[:7]
+        actions = (
+            np.asarray(self.actions, dtype=np.float64).reshape(n, -1) if n else np.empty((0, 0))
+        )
+        columns: dict[str, Any] = {
+            "task": [task] * n,
+            "episode": [episode] * n,
+            "step": np.arange(n),
+            "chunk": self.chunk,
+            "chunk_pos": self.chunk_pos,
+            "act_s": self.act_s,
+            "model_s": self.model_s,
+            "chunk_info": self.chunk_info,
+            "action": actions.tolist(),
+            "clipped": self.clipped,
+            "reward": self.reward,
+            "success": self.success,
+        }
+        for i, name in enumerate(("ee_x", "ee_y", "ee_z", "ee_qw", "ee_qx", "ee_qy", "ee_qz")):
+            columns[name] = poses[:, i]
+        return pa.table(columns, schema=STEP_SCHEMA)
 
 
 class EpisodeRunner:
@@ -153,6 +233,8 @@ class EpisodeRunner:
         self.policy: Policy = entry.load()(policy_config)
         self._tasks: dict[str, Task] = {}
         self._warmed = False
+        self._deadline = _Deadline(settings.step_timeout_s)
+        self._deadline.install()
 
     def task(self, name: str) -> Task:
         """The task object (built once per process)."""
@@ -161,31 +243,35 @@ class EpisodeRunner:
         return self._tasks[name]
 
     def close(self) -> None:
-        """Release the policy."""
+        """Release the policy and stop the step-timeout watchdog."""
+        self._deadline.remove()
         self.policy.close()
 
     def run(
         self, task_name: str, episode: EpisodeSpec, video_dir: Path | None = None
-    ) -> tuple[EpisodeResult, pd.DataFrame]:
+    ) -> tuple[EpisodeResult, pa.Table]:
         """Run one episode to its end and return its summary row and step rows."""
         task = self.task(task_name)
         spec = task.spec
         policy = self.policy
         space = spec.action_space
         record_video = video_dir is not None and episode.index < self.settings.video
+        # Long episodes keep every k-th frame so a video stays small in memory and on disk.
+        frame_stride = max(1, math.ceil(spec.max_steps / MAX_VIDEO_FRAMES))
         k = self.settings.n_action_steps or policy.n_action_steps
-        rows: dict[str, list[Any]] = {c: [] for c in STEP_COLUMNS}
+        log = _StepLog()
         frames: list[np.ndarray] = []
-        act_times: list[float] = []
         model_times: list[float] = []
         usage = {"clipped": 0, "decode_failures": 0, "in_tok": 0, "out_tok": 0, "cost": 0.0}
         peak_device: int | None = None
         outcome, error, instruction = "timeout", None, spec.instruction
         low, high = np.asarray(space.low), np.asarray(space.high)
-        poses: list[np.ndarray] = []
+        start_pose = None
+        calls = 0
         episode_return = 0.0
         start = time.perf_counter()
         env = None
+        deadline = self._deadline
         try:
             try:
                 env = task.make_env(episode, render=policy.uses_images or record_video)
@@ -195,8 +281,7 @@ class EpisodeRunner:
                     f"making or resetting the env raised {type(exc).__name__}: {exc}"
                 ) from exc
             instruction = str(obs.get("instruction", spec.instruction))
-            if "ee_pose" in info:
-                poses.append(np.asarray(info["ee_pose"], dtype=np.float64))
+            start_pose = info.get("ee_pose")
             if record_video:
                 frames.append(_frame(obs))
             privileged_env = env if policy.privileged else None
@@ -205,16 +290,15 @@ class EpisodeRunner:
                 self._warm_up(obs)
                 policy.reset(spec, episode, privileged_env)
             queue: list[np.ndarray] = []
-            chunk_id, chunk_pos = -1, 0
+            chunk_id, chunk_pos, calls = -1, 0, 0
             for step in range(spec.max_steps):
-                act_s = model_s = math.nan
                 if not queue:
+                    calls += 1
                     t0 = time.perf_counter()
-                    with _deadline(self.settings.step_timeout_s):
-                        chunk = policy.act(obs)
+                    chunk = deadline.call(policy.act, obs)
                     act_s = time.perf_counter() - t0
                     _check_chunk(chunk.actions, space)
-                    act_times.append(act_s)
+                    model_s = math.nan
                     if chunk.model_time_s is not None:
                         model_s = chunk.model_time_s
                         model_times.append(model_s)
@@ -225,40 +309,44 @@ class EpisodeRunner:
                     if chunk.peak_memory_bytes is not None:
                         peak_device = max(peak_device or 0, chunk.peak_memory_bytes)
                     queue = list(chunk.actions[:k] if k else chunk.actions)
+                    info_json = (
+                        json.dumps(chunk.info, sort_keys=True, default=str) if chunk.info else None
+                    )
                     chunk_id, chunk_pos = chunk_id + 1, 0
+                else:
+                    act_s = model_s = math.nan
+                    info_json = None
                 action = queue.pop(0)
                 clipped = False
-                if not space.discrete:
-                    bounded = np.clip(action, low, high)
-                    clipped = bool(np.any(bounded != action))
-                    usage["clipped"] += clipped
-                    action = bounded
+                if space.discrete:
+                    env_action: Any = int(action[0])
+                else:
+                    if (action < low).any() or (action > high).any():
+                        action = np.clip(action, low, high)
+                        clipped = True
+                        usage["clipped"] += 1
+                    env_action = action
                 try:
-                    env_action = int(action[0]) if space.discrete else action
                     obs, reward, terminated, truncated, info = env.step(env_action)
                 except Exception as exc:
                     raise _SimError(f"env.step raised {type(exc).__name__}: {exc}") from exc
-                episode_return += float(reward)
-                pose = info.get("ee_pose")
-                if pose is not None:
-                    poses.append(np.asarray(pose, dtype=np.float64))
-                if record_video:
+                reward = float(reward)
+                success = bool(info.get("success", False))
+                episode_return += reward
+                log.chunk.append(chunk_id)
+                log.chunk_pos.append(chunk_pos)
+                log.act_s.append(act_s)
+                log.model_s.append(model_s)
+                log.chunk_info.append(info_json)
+                log.actions.append(action)
+                log.clipped.append(clipped)
+                log.reward.append(reward)
+                log.success.append(success)
+                log.poses.append(info.get("ee_pose"))
+                if record_video and (step + 1) % frame_stride == 0:
                     frames.append(_frame(obs))
-                _append_step(
-                    rows,
-                    step,
-                    chunk_id,
-                    chunk_pos,
-                    act_s,
-                    model_s,
-                    action,
-                    clipped,
-                    float(reward),
-                    bool(info.get("success", False)),
-                    pose,
-                )
                 chunk_pos += 1
-                if info.get("success", False):
+                if success:
                     outcome = "success"
                     break
                 if terminated:
@@ -284,7 +372,8 @@ class EpisodeRunner:
                 with contextlib.suppress(Exception):
                     env.close()
         wall = time.perf_counter() - start
-        n_steps = len(rows["step"])
+        n_steps = len(log)
+        act_times = [t for t in log.act_s if not math.isnan(t)]
         result = EpisodeResult(
             task=task_name,
             episode=episode.index,
@@ -297,7 +386,7 @@ class EpisodeRunner:
             time_to_success_s=n_steps / spec.control_hz if outcome == "success" else math.nan,
             episode_return=episode_return,
             wall_s=wall,
-            act_calls=len(act_times),
+            act_calls=calls,
             clipped_actions=int(usage["clipped"]),
             decode_failures=int(usage["decode_failures"]),
             input_tokens=int(usage["in_tok"]),
@@ -310,23 +399,19 @@ class EpisodeRunner:
         result.act_p50_s, result.act_p95_s, result.act_p99_s = lat["p50"], lat["p95"], lat["p99"]
         result.model_p50_s = metrics.latency_percentiles(model_times)["p50"]
         if spec.smoothness_applies:
-            _score_smoothness(result, poses, rows, spec)
+            _score_smoothness(result, start_pose, log, spec.control_hz)
         if record_video and frames and video_dir is not None:
             rel = Path("videos") / task_name / f"{episode.index:06d}.gif"
-            _write_gif(video_dir / rel, frames, spec.control_hz)
+            _write_gif(video_dir / rel, frames, spec.control_hz / frame_stride)
             result.extra["video"] = rel.as_posix()
-        steps = pd.DataFrame(rows, columns=list(STEP_COLUMNS))
-        steps.insert(0, "episode", episode.index)
-        steps.insert(0, "task", task_name)
-        return result, steps
+        return result, log.table(task_name, episode.index)
 
     def _warm_up(self, obs: dict[str, Any]) -> None:
         calls = (
             self.settings.warmup if self.settings.warmup is not None else self.policy.warmup_calls
         )
         for _ in range(calls):
-            with _deadline(self.settings.step_timeout_s):
-                self.policy.act(obs)
+            self._deadline.call(self.policy.act, obs)
         self._warmed = True
 
 
@@ -340,51 +425,18 @@ def _short_tb(exc: BaseException | None, limit: int = 6) -> str:
     return "".join(traceback.format_exception(exc, limit=-limit)).strip()
 
 
-def _append_step(
-    rows: dict[str, list[Any]],
-    step: int,
-    chunk: int,
-    chunk_pos: int,
-    act_s: float,
-    model_s: float,
-    action: np.ndarray,
-    clipped: bool,
-    reward: float,
-    success: bool,
-    pose: Any,
-) -> None:
-    p = np.asarray(pose, dtype=np.float64) if pose is not None else np.full(7, np.nan)
-    values = (
-        step,
-        chunk,
-        chunk_pos,
-        act_s,
-        model_s,
-        action.tolist(),
-        clipped,
-        reward,
-        success,
-        *p[:7].tolist(),
-    )
-    for column, value in zip(STEP_COLUMNS, values, strict=True):
-        rows[column].append(value)
-
-
-def _score_smoothness(
-    result: EpisodeResult, poses: list[np.ndarray], rows: dict[str, list[Any]], spec: TaskSpec
-) -> None:
-    fs = spec.control_hz
+def _score_smoothness(result: EpisodeResult, start_pose: Any, log: _StepLog, fs: float) -> None:
+    """Fill the smoothness fields from the end-effector path and the executed actions."""
+    poses = [p for p in [start_pose, *log.poses] if p is not None]
     if len(poses) >= 3:
-        path = np.stack(poses)[:, :3]
+        path = np.asarray(poses, dtype=np.float64)[:, :3]
         speed = metrics.speed_profile(path, fs)
         result.ldlj = metrics.ldlj(speed, fs)
         result.sparc = metrics.sparc(speed, fs)
         result.mean_squared_jerk = metrics.mean_squared_jerk(path, fs)
         result.path_length_m = float(np.sum(np.linalg.norm(np.diff(path, axis=0), axis=1)))
-    if rows["action"]:
-        result.chunk_jump_ratio = metrics.chunk_jump_ratio(
-            np.asarray(rows["action"]), rows["chunk"]
-        )
+    if log.actions:
+        result.chunk_jump_ratio = metrics.chunk_jump_ratio(np.asarray(log.actions), log.chunk)
 
 
 def _peak_rss_bytes() -> int:
@@ -539,7 +591,7 @@ def execute(
         },
         "tasks": {task.spec.name: _task_record(task, track) for task, track in planned},
         "settings": dataclasses.asdict(settings),
-        "provenance": provenance(),
+        "provenance": None,  # filled in by the writer thread while the first episode runs
     }
     old = store.read_meta()
     if old is not None:
@@ -560,37 +612,85 @@ def execute(
     done = total - len(work)
     status, detail, ran = "complete", None, 0
 
-    def commit(result: EpisodeResult, steps: pd.DataFrame, describe: dict[str, Any]) -> None:
+    # Disk work happens on one writer thread, in order, overlapping the next episode; only
+    # this thread touches ``meta`` and the store until it is closed below.
+    writer = _Writer()
+
+    def fill_provenance() -> None:
+        meta["provenance"] = provenance()
+        store.write_meta(meta)
+
+    def write(result: EpisodeResult, steps: pa.Table, describe: dict[str, Any]) -> None:
         nonlocal done, ran
         store.write_episode(result, steps)
-        if meta["policy"]["describe"] is None:
+        if meta["policy"]["describe"] != describe:  # backends may learn things mid-run
             meta["policy"]["describe"] = describe
             store.write_meta(meta)
         done, ran = done + 1, ran + 1
         if progress:
             progress(result.task, result, done, total)
 
+    def commit(result: EpisodeResult, steps: pa.Table, describe: dict[str, Any]) -> None:
+        writer.submit(write, result, steps, describe)
+
+    writer.submit(fill_provenance)
     try:
-        if settings.workers <= 1:
-            _run_inline(policy_config, settings, work, out, commit)
-        else:
-            _run_pool(policy_config, settings, work, out, commit)
+        try:
+            if settings.workers <= 1:
+                _run_inline(policy_config, settings, work, out, commit)
+            else:
+                _run_pool(policy_config, settings, work, out, commit)
+        finally:
+            writer.close()  # finished episodes are committed whatever happened
     except KeyboardInterrupt:
         status, detail = "interrupted", "stopped by Ctrl-C; re-run the same command to resume"
     except BudgetExceeded as exc:
         status, detail = "stopped", f"budget reached: {exc}"
+    except BaseException as exc:  # the policy could not be built, a worker died, ...
+        status, detail = "failed", f"{type(exc).__name__}: {exc}"
+        raise
     finally:
-        store.consolidate()
-        meta.update(
-            status=status,
-            status_detail=detail,
-            finished=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
-        store.write_meta(meta)
+        if status == "failed" and old is None and ran == 0:
+            shutil.rmtree(out, ignore_errors=True)  # we made it and it holds nothing
+        else:
+            store.consolidate()
+            meta.update(
+                status=status,
+                status_detail=detail,
+                finished=datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+            store.write_meta(meta)
     return RunReport(out=out, status=status, detail=detail, ran=ran, skipped=total - len(work))
 
 
-CommitFn = Callable[[EpisodeResult, pd.DataFrame, dict[str, Any]], None]
+class _Writer:
+    """One background thread running disk jobs in submission order; errors surface on use."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="vla-bench-writer")
+        self._jobs: list[Future[None]] = []
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        """Queue a job, first raising the error of any job that already failed (disk full...)."""
+        self._raise_failed()
+        self._jobs.append(self._pool.submit(fn, *args))
+
+    def close(self) -> None:
+        """Wait for every queued job; raise the first error."""
+        self._pool.shutdown(wait=True)
+        self._raise_failed()
+
+    def _raise_failed(self) -> None:
+        pending = []
+        for job in self._jobs:
+            if job.done():
+                job.result()
+            else:
+                pending.append(job)
+        self._jobs = pending
+
+
+CommitFn = Callable[[EpisodeResult, pa.Table, dict[str, Any]], None]
 
 
 def _run_inline(
@@ -604,10 +704,9 @@ def _run_inline(
         return
     runner = EpisodeRunner(policy_config, settings)
     try:
-        describe = runner.policy.describe()
         for task_name, episode in work:
             result, steps = runner.run(task_name, episode, out)
-            commit(result, steps, describe)
+            commit(result, steps, runner.policy.describe())
     finally:
         runner.close()
 
@@ -624,7 +723,7 @@ def _init_worker(policy_config: PolicyConfig, settings: RunSettings) -> None:
 
 def _work(
     task_name: str, episode: EpisodeSpec, out: Path
-) -> tuple[EpisodeResult, pd.DataFrame, dict[str, Any]]:
+) -> tuple[EpisodeResult, pa.Table, dict[str, Any]]:
     assert _worker is not None
     result, steps = _worker.run(task_name, episode, out)
     return result, steps, _worker.policy.describe()

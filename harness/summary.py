@@ -53,6 +53,11 @@ def task_summary(episodes: pd.DataFrame, steps: pd.DataFrame | None = None) -> l
                 "clipped_actions": int(group["clipped_actions"].sum()),
                 "decode_failures": int(group["decode_failures"].sum()),
                 "cost_usd_per_episode": float(group["cost_usd"].mean()),
+                "tokens": (
+                    f"{int(group['input_tokens'].sum())}/{int(group['output_tokens'].sum())}"
+                    if group["input_tokens"].sum() or group["output_tokens"].sum()
+                    else ""
+                ),
             }
         )
     return out

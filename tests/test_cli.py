@@ -185,3 +185,19 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_episodes(tmp_path: Path) -> Non
     assert run.meta["status"] == "interrupted" and not run.complete
     assert 1 <= len(run.episodes) < 12
     assert len(pd.read_parquet(out / "episodes.parquet")) == len(run.episodes)
+
+
+def test_a_policy_that_cannot_be_built_fails_cleanly_and_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    result = bench(
+        "run", "--policy", "unbuildable", "--task", "reach", "--out", str(out), check=False
+    )
+    assert result.returncode == 1
+    assert "needs option key=...; pass --policy-args key=1" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_plugins_can_add_subcommands() -> None:
+    assert "hello ada from a plugin command" in bench("toy-hello", "ada").stdout
+    assert "toy-hello" in bench("--help").stdout

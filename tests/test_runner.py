@@ -46,6 +46,7 @@ def test_run_directory_holds_provenance_and_steps(tmp_path: Path) -> None:
     assert "numpy" in meta["provenance"]["packages"]
     assert meta["provenance"]["host"]["cpu_count"] >= 1
     assert meta["policy"]["describe"]["weights"] == "scripted"
+    assert (out / "run.json").stat().st_mode & 0o044, "results must be readable by others"
     steps = loaded.steps()
     assert list(steps.groupby("episode").size()) == list(loaded.episodes["steps"])
     assert steps["ee_x"].notna().all() and steps["act_s"].notna().all()
@@ -161,3 +162,12 @@ def test_latency_is_timed_after_warm_up(tmp_path: Path) -> None:
     assert episodes.loc[0, "act_p50_s"] == pytest.approx(0.02, abs=0.015)
     assert episodes.loc[0, "act_calls"] == 40
     assert not math.isnan(episodes.loc[0, "act_p99_s"])
+
+
+def test_chunk_info_is_kept_as_json_on_the_chunk_first_step(tmp_path: Path) -> None:
+    run(tmp_path, "chunky", episodes=1)
+    steps = load_run(tmp_path / "chunky-reach").steps()
+    import json
+
+    assert json.loads(steps["chunk_info"][0]) == {"source": "chunky"}
+    assert pd.isna(steps["chunk_info"][1])

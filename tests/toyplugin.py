@@ -143,7 +143,7 @@ class ChunkyPolicy(PolicyBase):
     def act(self, observation: dict[str, Any]) -> ActionChunk:
         rows = np.zeros((4, 7))
         rows[:, 0] = np.linspace(0.01, 0.04, 4)
-        return ActionChunk(rows, model_time_s=0.001)
+        return ActionChunk(rows, model_time_s=0.001, info={"source": "chunky"})
 
 
 class BadPolicy(PolicyBase):
@@ -193,3 +193,30 @@ def vla_bench_register_policies(registry: Any) -> None:
     registry.add_policy("chunky", "toyplugin:ChunkyPolicy", action_spaces=("ee_delta_7d",))
     registry.add_policy("bad", "toyplugin:BadPolicy", action_spaces=("ee_delta_7d",))
     registry.add_policy("discrete_only", "toyplugin:BadPolicy", action_spaces=("discrete",))
+    registry.add_policy("unbuildable", "toyplugin:make_unbuildable")
+
+
+def make_unbuildable(config: PolicyConfig) -> PolicyBase:
+    from harness.contract import PolicyConfigError
+
+    raise PolicyConfigError("policy 'unbuildable' needs option key=...; pass --policy-args key=1")
+
+
+@hookimpl
+def vla_bench_register_commands(registry: Any) -> None:
+    registry.add_command("toy-hello", "toyplugin:hello", description="say hello")
+
+
+def _hello(name: str) -> None:
+    import click
+
+    click.echo(f"hello {name} from a plugin command")
+
+
+def _make_hello() -> Any:
+    import click
+
+    return click.command("toy-hello")(click.argument("name")(_hello))
+
+
+hello = _make_hello()

@@ -1,0 +1,26 @@
+"""Registers the leaderboard renderers (terminal, Markdown, HTML) as a vla-bench plugin."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harness.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from harness.registry import Registry
+
+
+@hookimpl
+def vla_bench_register_reporters(registry: Registry) -> None:
+    """The three formats of ``bench report --format``."""
+    registry.add_reporter(
+        "term", "vla_bench_leaderboard.term:render", description="tables in the terminal"
+    )
+    registry.add_reporter(
+        "md", "vla_bench_leaderboard.markdown:render", description="GitHub-flavoured Markdown"
+    )
+    registry.add_reporter(
+        "html",
+        "vla_bench_leaderboard.html:render",
+        description="one self-contained page: sortable tables, plots, rollouts, provenance",
+    )
