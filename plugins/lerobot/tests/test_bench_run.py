@@ -80,7 +80,9 @@ def test_bench_run_n_action_steps_override_and_random_weights(
     assert meta["policy"]["describe"]["weights"] == "random"
 
 
-def test_bench_run_on_the_valve_task(tiny_checkpoint: Callable[[str], Path], tmp_path: Path) -> None:
+def test_bench_run_on_the_valve_task(
+    tiny_checkpoint: Callable[[str], Path], tmp_path: Path
+) -> None:
     """The manipulation suite's valve task (MuJoCo, 224 px front + wrist) with tiny SmolVLA."""
     from harness import plugins
 
@@ -90,8 +92,19 @@ def test_bench_run_on_the_valve_task(tiny_checkpoint: Callable[[str], Path], tmp
     out = tmp_path / "run"
     result = CliRunner().invoke(
         main,
-        ["run", "--policy", "smolvla", "--task", "valve", "--episodes", "1", "--out", str(out),
-         "--policy-args", f"checkpoint={tiny_checkpoint('smolvla')}"],
+        [
+            "run",
+            "--policy",
+            "smolvla",
+            "--task",
+            "valve",
+            "--episodes",
+            "1",
+            "--out",
+            str(out),
+            "--policy-args",
+            f"checkpoint={tiny_checkpoint('smolvla')}",
+        ],
     )
     assert result.exit_code == 0, result.output
     episodes = pd.read_parquet(out / "episodes.parquet")
