@@ -291,6 +291,7 @@ class EpisodeRunner:
                 policy.reset(spec, episode, privileged_env)
             queue: list[np.ndarray] = []
             chunk_id, chunk_pos, calls = -1, 0, 0
+            observe = getattr(policy, "observe", None)  # optional for non-PolicyBase policies
             for step in range(spec.max_steps):
                 if not queue:
                     calls += 1
@@ -314,6 +315,8 @@ class EpisodeRunner:
                     )
                     chunk_id, chunk_pos = chunk_id + 1, 0
                 else:
+                    if observe is not None:
+                        observe(obs)
                     act_s = model_s = math.nan
                     info_json = None
                 action = queue.pop(0)

@@ -169,5 +169,7 @@ def test_chunk_info_is_kept_as_json_on_the_chunk_first_step(tmp_path: Path) -> N
     steps = load_run(tmp_path / "chunky-reach").steps()
     import json
 
-    assert json.loads(steps["chunk_info"][0]) == {"source": "chunky"}
+    assert json.loads(steps["chunk_info"][0]) == {"source": "chunky", "seen": 2}  # + warm-up
+    # Between the two act() calls the policy observed the three queued steps' observations.
+    assert json.loads(steps["chunk_info"][4]) == {"source": "chunky", "seen": 6}
     assert pd.isna(steps["chunk_info"][1])
