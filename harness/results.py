@@ -33,6 +33,8 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
+from harness.errors import RunFormatError
+
 SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
 EPISODES_FILE = "episodes.parquet"
@@ -282,15 +284,6 @@ class RunStore:
         atomic_write_parquet(self.root / EPISODES_FILE, episodes)
         atomic_write_table(self.root / STEPS_FILE, steps)
         return len(episodes), steps.num_rows
-
-
-class RunFormatError(ValueError):
-    """A run directory that cannot be read; the message names the directory and the problem."""
-
-    def __init__(self, root: Path, problem: str) -> None:
-        super().__init__(f"{root}: {problem}")
-        self.root = root
-        self.problem = problem
 
 
 @dataclass

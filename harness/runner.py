@@ -50,6 +50,7 @@ from harness.contract import (
     Track,
     supports,
 )
+from harness.errors import RunConfigError
 from harness.plugins import loaded, registry
 from harness.results import STEP_SCHEMA, EpisodeResult, RunStore, atomic_write_bytes
 
@@ -73,10 +74,6 @@ MAX_VIDEO_FRAMES = 300
 
 RESUME_KEYS = ("seed", "n_action_steps")
 """Settings that must match to resume a run: they change what an episode does."""
-
-
-class RunConfigError(ValueError):
-    """The requested run cannot start; the message names the problem and the fix."""
 
 
 class PolicyTimeout(TimeoutError):
