@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -40,8 +41,7 @@ def _fail_on_user_errors(fn: Any) -> Any:
     """Turn known, user-fixable exceptions into clean one-line errors."""
     from functools import wraps
 
-    from harness.results import RunFormatError
-    from harness.runner import RunConfigError
+    from harness.errors import RunConfigError, RunFormatError
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -133,10 +133,12 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
         for row in rows:
             details = row["description"]
             if k == "tasks":
-                details = f"suite {row['suite']}" + ("" if row["expert"] else ", no expert")
+                details = f"{row['suite']}: {row['description']}".strip()
+                details += "" if row["expert"] else " (no scripted expert)"
             elif k == "suites":
                 details = ", ".join(row["tasks"])
-            table.add_row(row["name"], row["plugin"], details)
+            # Plugin-provided text is shown as text, never as Rich markup.
+            table.add_row(escape(row["name"]), escape(row["plugin"]), escape(details))
         if not rows:
             table.add_row("[dim](none)[/]", "", "")
         console.print(table)
@@ -166,11 +168,13 @@ def plugins_cmd(as_json: bool) -> None:
         table.add_column(column)
     for info in infos:
         what = (
-            f"[red]{info.error}[/]"
+            f"[red]{escape(info.error)}[/]"
             if info.error
-            else "; ".join(f"{k}: {', '.join(v)}" for k, v in info.registered.items()) or "-"
+            else escape("; ".join(f"{k}: {', '.join(v)}" for k, v in info.registered.items()))
+            or "-"
         )
-        table.add_row(info.name, info.distribution or f"({info.module})", info.version or "-", what)
+        where = escape(info.distribution or f"({info.module})")
+        table.add_row(escape(info.name), where, escape(info.version or "-"), what)
     console.print(table)
     if os.environ.get("VLA_BENCH_DISABLE_PLUGIN_AUTOLOAD", "").strip() not in ("", "0"):
         console.print(

@@ -267,6 +267,14 @@ class Policy(Protocol):
         """The next chunk of actions for this observation."""
         ...
 
+    def observe(self, observation: Observation) -> None:
+        """See an observation without acting (steps executed from a queued chunk).
+
+        Policies with an observation history (Diffusion Policy's last two frames) keep it
+        current here; the default ignores it.
+        """
+        ...
+
     def describe(self) -> dict[str, Any]:
         """What a leaderboard row needs: ``checkpoint``, ``weights`` kind, parameters, ..."""
         ...
@@ -290,6 +298,9 @@ class PolicyBase:
 
     def reset(self, task: TaskSpec, episode: EpisodeSpec, env: gymnasium.Env | None) -> None:
         """Nothing to clear by default."""
+
+    def observe(self, observation: Observation) -> None:
+        """No observation history by default."""
 
     def describe(self) -> dict[str, Any]:
         """Checkpoint and weights kind from the config."""

@@ -3,7 +3,7 @@
 Layout of a run directory::
 
     run.json            provenance and configuration (written first, updated at the end)
-    parts/<task>/<episode>.steps.parquet   steps of one finished episode (written first)
+    parts/<task>/<episode>.steps.arrow     steps of one finished episode (written first)
     parts/<task>/<episode>.episode.json    its summary row (written last: the commit marker)
     episodes.parquet    one row per episode (derived from parts/ by ``consolidate``)
     steps.parquet       one row per step (derived likewise)
@@ -30,12 +30,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
+
+from harness.errors import RunFormatError
 
 SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
 EPISODES_FILE = "episodes.parquet"
 STEPS_FILE = "steps.parquet"
+PART_STEPS_SUFFIX = ".steps.arrow"  # Arrow IPC: a third of Parquet's write cost per episode
 PARTS_DIR = "parts"
 
 OUTCOMES = (
@@ -167,13 +171,16 @@ STEP_SCHEMA = pa.schema(
 
 
 def atomic_write_table(path: Path, table: pa.Table) -> None:
-    """Atomically write an Arrow table as Parquet (the fast path for per-episode steps)."""
+    """Atomically write an Arrow table: Arrow IPC for a ``.arrow`` path, else Parquet."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.fchmod(fd, _FILE_MODE)
     os.close(fd)
     try:
-        pq.write_table(table, tmp)
+        if path.suffix == ".arrow":
+            feather.write_feather(table, tmp, compression="uncompressed")
+        else:
+            pq.write_table(table, tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -248,7 +255,7 @@ class RunStore:
     def write_episode(self, result: EpisodeResult, steps: pa.Table) -> None:
         """Commit one finished episode: steps first, then the summary row as the marker."""
         stem = self.root / _part_stem(result.task, result.episode)
-        path = stem.with_name(stem.name + ".steps.parquet")
+        path = stem.with_name(stem.name + PART_STEPS_SUFFIX)
         atomic_write_table(path, steps)
         self._written[path] = steps
         atomic_write_json(stem.with_name(stem.name + ".episode.json"), result.to_row())
@@ -268,24 +275,15 @@ class RunStore:
         tables = []
         for row in rows:
             stem = self.root / _part_stem(row["task"], row["episode"])
-            path = stem.with_name(stem.name + ".steps.parquet")
+            path = stem.with_name(stem.name + PART_STEPS_SUFFIX)
             if path in self._written:
                 tables.append(self._written[path])
             elif path.exists():
-                tables.append(pq.read_table(path, schema=STEP_SCHEMA))
+                tables.append(feather.read_table(path))
         steps = pa.concat_tables(tables) if tables else STEP_SCHEMA.empty_table()
         atomic_write_parquet(self.root / EPISODES_FILE, episodes)
         atomic_write_table(self.root / STEPS_FILE, steps)
         return len(episodes), steps.num_rows
-
-
-class RunFormatError(ValueError):
-    """A run directory that cannot be read; the message names the directory and the problem."""
-
-    def __init__(self, root: Path, problem: str) -> None:
-        super().__init__(f"{root}: {problem}")
-        self.root = root
-        self.problem = problem
 
 
 @dataclass
@@ -308,8 +306,10 @@ class Run:
         path = self.root / STEPS_FILE
         if path.exists() and self.complete:
             return pd.read_parquet(path, columns=columns)
-        parts = sorted((self.root / PARTS_DIR).glob("*/*.steps.parquet"))
-        frames = [pd.read_parquet(p, columns=columns) for p in parts]
+        # Only committed episodes: a steps part without its summary row was cut off by a kill.
+        markers = sorted((self.root / PARTS_DIR).glob("*/*.episode.json"))
+        parts = [m.with_name(m.name.replace(".episode.json", PART_STEPS_SUFFIX)) for m in markers]
+        frames = [feather.read_feather(p, columns=columns) for p in parts if p.exists()]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 

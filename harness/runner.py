@@ -50,6 +50,7 @@ from harness.contract import (
     Track,
     supports,
 )
+from harness.errors import RunConfigError
 from harness.plugins import loaded, registry
 from harness.results import STEP_SCHEMA, EpisodeResult, RunStore, atomic_write_bytes
 
@@ -73,10 +74,6 @@ MAX_VIDEO_FRAMES = 300
 
 RESUME_KEYS = ("seed", "n_action_steps")
 """Settings that must match to resume a run: they change what an episode does."""
-
-
-class RunConfigError(ValueError):
-    """The requested run cannot start; the message names the problem and the fix."""
 
 
 class PolicyTimeout(TimeoutError):
@@ -291,6 +288,7 @@ class EpisodeRunner:
                 policy.reset(spec, episode, privileged_env)
             queue: list[np.ndarray] = []
             chunk_id, chunk_pos, calls = -1, 0, 0
+            observe = getattr(policy, "observe", None)  # optional for non-PolicyBase policies
             for step in range(spec.max_steps):
                 if not queue:
                     calls += 1
@@ -314,6 +312,8 @@ class EpisodeRunner:
                     )
                     chunk_id, chunk_pos = chunk_id + 1, 0
                 else:
+                    if observe is not None:
+                        observe(obs)
                     act_s = model_s = math.nan
                     info_json = None
                 action = queue.pop(0)

@@ -169,5 +169,22 @@ def test_chunk_info_is_kept_as_json_on_the_chunk_first_step(tmp_path: Path) -> N
     steps = load_run(tmp_path / "chunky-reach").steps()
     import json
 
-    assert json.loads(steps["chunk_info"][0]) == {"source": "chunky"}
+    assert json.loads(steps["chunk_info"][0]) == {"source": "chunky", "seen": 2}  # + warm-up
+    # Between the two act() calls the policy observed the three queued steps' observations.
+    assert json.loads(steps["chunk_info"][4]) == {"source": "chunky", "seen": 6}
     assert pd.isna(steps["chunk_info"][1])
+
+
+def test_an_interrupted_run_reads_only_committed_episodes(tmp_path: Path) -> None:
+    import json
+
+    run(tmp_path, "scripted", episodes=3)
+    out = tmp_path / "scripted-reach"
+    # What a kill between the two writes of episode 2 leaves: its steps, but no summary row.
+    (out / "parts" / "reach" / "000002.episode.json").unlink()
+    meta = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps({**meta, "status": "running"}))
+    loaded = load_run(out)
+    assert not loaded.complete and sorted(loaded.episodes["episode"]) == [0, 1]
+    assert sorted(loaded.steps()["episode"].unique()) == [0, 1]
+    assert list(loaded.steps(columns=["act_s"]).columns) == ["act_s"]

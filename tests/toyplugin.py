@@ -140,10 +140,20 @@ class ChunkyPolicy(PolicyBase):
 
     n_action_steps = 4
 
+    def __init__(self, config: PolicyConfig) -> None:
+        super().__init__(config)
+        self.seen: list[float] = []
+
+    def observe(self, observation: dict[str, Any]) -> None:
+        self.seen.append(float(observation["state"][0]))
+
     def act(self, observation: dict[str, Any]) -> ActionChunk:
+        self.seen.append(float(observation["state"][0]))
         rows = np.zeros((4, 7))
         rows[:, 0] = np.linspace(0.01, 0.04, 4)
-        return ActionChunk(rows, model_time_s=0.001, info={"source": "chunky"})
+        return ActionChunk(
+            rows, model_time_s=0.001, info={"source": "chunky", "seen": len(self.seen)}
+        )
 
 
 class BadPolicy(PolicyBase):

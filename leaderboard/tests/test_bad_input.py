@@ -14,7 +14,14 @@ import pytest
 from vla_bench_leaderboard import html, markdown, term
 from vla_bench_leaderboard.table import build
 
-from harness.results import Run, RunFormatError, RunStore, find_runs, load_run
+from harness.results import (
+    PART_STEPS_SUFFIX,
+    Run,
+    RunFormatError,
+    RunStore,
+    find_runs,
+    load_run,
+)
 
 RENDERERS = {"term": term.render, "md": markdown.render, "html": html.render}
 
@@ -64,7 +71,7 @@ def test_a_half_written_run_is_shown_with_its_finished_episodes(
     root = make_run("half", {"pick": [True, False, True]}, status="running", consolidate=False)
     # what a kill -9 between two atomic writes leaves: a temporary file and a lone steps part
     (root / "parts" / "pick" / ".000003.episode.json.x1.tmp").write_text('{"task": "pi')
-    (root / "parts" / "pick" / "000004.steps.parquet").write_bytes(b"PAR1 torn")
+    (root / "parts" / "pick" / f"000004{PART_STEPS_SUFFIX}").write_bytes(b"ARROW1 torn")
     runs, problems = load_all([root])
     board = build(runs, problems)
     assert board.cells[0].stats.episodes == 3

@@ -78,3 +78,39 @@ def test_bench_run_n_action_steps_override_and_random_weights(
     steps = pd.read_parquet(tmp_path / "run" / "steps.parquet")
     assert steps.groupby("chunk").size().tolist() == [4, 4, 4]
     assert meta["policy"]["describe"]["weights"] == "random"
+
+
+def test_bench_run_on_the_valve_task(
+    tiny_checkpoint: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """The manipulation suite's valve task (MuJoCo, 224 px front + wrist) with tiny SmolVLA."""
+    from harness import plugins
+
+    plugins.loaded.cache_clear()
+    if "valve" not in plugins.registry().names("task"):
+        pytest.skip("the manipulation suite (vla-bench-manipulation) is not installed")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--policy",
+            "smolvla",
+            "--task",
+            "valve",
+            "--episodes",
+            "1",
+            "--out",
+            str(out),
+            "--policy-args",
+            f"checkpoint={tiny_checkpoint('smolvla')}",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    episodes = pd.read_parquet(out / "episodes.parquet")
+    steps = pd.read_parquet(out / "steps.parquet")
+    assert episodes["outcome"].iloc[0] in ("timeout", "success", "terminated")
+    assert episodes["error"].isna().all() or not episodes["error"].iloc[0]
+    sizes = steps.groupby("chunk").size().tolist()
+    assert sizes[:-1] == [5] * (len(sizes) - 1) and 1 <= sizes[-1] <= 5
+    assert int(episodes["act_calls"].iloc[0]) == len(sizes)

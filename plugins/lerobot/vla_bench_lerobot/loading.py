@@ -9,8 +9,12 @@ unreachable the error says so at once and asks for a local directory.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +42,7 @@ STATS_NEEDED = {
     "QUANTILE10": ("q10", "q90"),
 }
 DTYPES = ("float32", "bfloat16")
+logger = logging.getLogger(__name__)
 
 
 class CheckpointError(RuntimeError):
@@ -209,7 +214,8 @@ def load_pretrained(
         # The checkpoint holds the VLM weights; fetching the base VLM's first is wasted work.
         config.load_vlm_weights = False
     try:
-        policy = get_policy_class(config.type).from_pretrained(directory, config=config)
+        with _quiet():
+            policy = get_policy_class(config.type).from_pretrained(directory, config=config)
         preprocessor, postprocessor = make_pre_post_processors(
             config,
             pretrained_path=str(directory),
@@ -221,6 +227,18 @@ def load_pretrained(
     check_stats(preprocessor, postprocessor, reference)
     policy.eval()
     return Built(policy, preprocessor, postprocessor, source=reference, weights="pretrained")
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Route LeRobot's loading chatter (``print`` banners) to the debug log, off stdout."""
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer):
+            yield
+    finally:
+        if buffer.getvalue().strip():
+            logger.debug("lerobot: %s", buffer.getvalue().strip())
 
 
 def _apply_dtype(config: Any, dtype: str | None) -> None:
@@ -307,6 +325,39 @@ def ensure_standins(cache: Path, assets: tuple[str, ...]) -> Path:
     return cache
 
 
+@contextlib.contextmanager
+def _default_dtype(dtype: str | None) -> Iterator[None]:
+    """Allocate new parameters in ``dtype``: a 3B π model built in bfloat16 never exists in
+    float32 (LeRobot otherwise builds in float32 and casts, doubling the peak)."""
+    import torch
+
+    saved = torch.get_default_dtype()
+    if dtype == "bfloat16":
+        torch.set_default_dtype(torch.bfloat16)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(saved)
+
+
+def _restore_float32_heads(policy: Any, dtype: str | None) -> None:
+    """Give back float32 to what LeRobot keeps in float32 around a bfloat16 PaliGemma.
+
+    LeRobot casts only ``paligemma_with_expert`` (and, inside it, keeps the vision path in
+    float32); the projections around it stay float32 and are fed float32 inputs.
+    """
+    if dtype != "bfloat16":
+        return
+    model = getattr(policy, "model", None)
+    if model is None or not hasattr(model, "paligemma_with_expert"):
+        return
+    for name, child in model.named_children():
+        if name != "paligemma_with_expert":
+            child.float()
+    with contextlib.suppress(ValueError):
+        model.paligemma_with_expert.to_bfloat16_for_selected_params("bfloat16")
+
+
 def neutral_stats(config: Any) -> dict[str, dict[str, Any]]:
     """Statistics that make every (un)normalisation the identity, for random weights."""
     import torch
@@ -369,11 +420,13 @@ def build_random(
     )
     _apply_dtype(config, dtype)
     cache = ensure_standins(standins or standin_cache_dir(), backend.hub_assets)
-    with hub_cache(cache):
+    with hub_cache(cache), _default_dtype(dtype), _quiet():
         policy = get_policy_class(config.type)(config)
+    with hub_cache(cache):
         preprocessor, postprocessor = make_pre_post_processors(
             config, dataset_stats=stats if stats is not None else neutral_stats(config)
         )
+    _restore_float32_heads(policy, dtype)
     policy.to(device)
     policy.eval()
     check_stats(preprocessor, postprocessor, f"{backend.name} (random weights)")

@@ -193,7 +193,7 @@ class LeRobotPolicy(PolicyBase):
             "weights": self.weights,
             "backend": self.backend.name,
             "device": self.device,
-            "dtype": self.config.dtype,
+            "dtype": self.config.dtype or "float32",
         }
         if self._built is not None:
             config = self._built.config
@@ -203,6 +203,7 @@ class LeRobotPolicy(PolicyBase):
                 chunk_size=getattr(config, "chunk_size", getattr(config, "horizon", None)),
                 n_action_steps=self.n_action_steps,
                 n_obs_steps=config.n_obs_steps,
+                dtype=getattr(config, "dtype", "float32"),
                 **{k: v for k, v in self._built.notes.items() if k != "parameters"},
             )
         with contextlib.suppress(ImportError):
