@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -185,7 +184,5 @@ def train(
     click.echo(
         f"{policy}: {summary.steps} steps on {summary.episodes} episodes / {summary.frames} "
         f"frames in {summary.wall_s:.0f} s, final loss {final:.4f}; checkpoint {out} "
-        f"(bench run --policy {policy if policy != 'openvla' else 'openvla'} "
-        f"--policy-args checkpoint={out})"
+        f"(bench run --policy {policy} --policy-args checkpoint={out})"
     )
-    json.dumps(summary.__dict__)
