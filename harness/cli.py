@@ -271,7 +271,7 @@ def run_cmd(
     if out is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / f"{stamp}-{policy_name}-{task_name}"
-    command = ["bench", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("bench") else sys.argv
+    command = ["bench", *sys.argv[1:]]  # the same whether started as `bench` or `python -m harness`
     _warn_broken()
 
     wins = {"n": 0, "ok": 0}
