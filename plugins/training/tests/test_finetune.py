@@ -77,6 +77,9 @@ def test_finetune_tiny_smolvla_from_local_weights(
     from vla_bench_lerobot.loading import load_pretrained
 
     loaded = load_pretrained(BACKENDS["smolvla"], str(out), "cpu", None, {})
+    assert loaded.weights == "finetuned"
+    assert loaded.notes["training"]["pretrained"] == str(pretrained)
+    assert loaded.notes["training"]["steps"] == 2
     step = next(s for s in loaded.postprocessor.steps if hasattr(s, "stats"))
     assert [round(float(v), 5) for v in step.stats["action"]["mean"]] == [
         round(v, 5) for v in stats["action"]["mean"]

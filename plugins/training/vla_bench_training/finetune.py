@@ -29,6 +29,7 @@ def finetune(
     overrides: dict[str, Any],
     device: str = "cpu",
     seed: int = 0,
+    save_every: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> TrainSummary:
     """Fine-tune ``policy`` from ``overrides['pretrained']`` (or its default hub id)."""
@@ -72,7 +73,8 @@ def finetune(
     assert FINETUNE[policy] == built.config.type
     return fit(
         policy, built.policy, built.preprocessor, built.postprocessor, dataset, out,
-        steps=steps, batch_size=batch_size, seed=seed, progress=progress,
+        steps=steps, batch_size=batch_size, seed=seed, save_every=save_every,
+        pretrained=reference, progress=progress,
     )  # fmt: skip
 
 
