@@ -147,6 +147,11 @@ def import_handtracking(
 @click.option("--save-every", type=int, default=0, help="also save a checkpoint every N steps")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="continue the run in -o from its newest checkpoint, up to --steps (sample-exact)",
+)
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True)
 @_user_errors
 def train(
@@ -159,6 +164,7 @@ def train(
     save_every: int,
     device: str,
     seed: int,
+    resume: bool,
     out: Path,
 ) -> None:
     """Train (diffusion, act) or fine-tune (smolvla, pi0fast, openvla) on a LeRobot dataset."""
@@ -178,6 +184,7 @@ def train(
         device=device,
         seed=seed,
         save_every=save_every,
+        resume=resume,
         progress=lambda line: click.echo(line, err=True),
     )
     final = summary.losses[-1][1] if summary.losses else float("nan")

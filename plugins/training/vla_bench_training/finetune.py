@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.contract import PolicyConfigError
-from vla_bench_training.train import FINETUNE, TrainSummary, _open_dataset, fit
-
-ASSET_OPTIONS = ("vlm", "tokenizer", "action_tokenizer")
-"""``--config`` keys handed to the LeRobot loader (local copies of hub files), not the model."""
+from vla_bench_training.train import (
+    ASSET_OPTIONS,
+    FINETUNE,
+    ResumeState,
+    TrainSummary,
+    _open_dataset,
+    fit,
+)
 
 
 def finetune(
@@ -30,9 +34,11 @@ def finetune(
     device: str = "cpu",
     seed: int = 0,
     save_every: int = 0,
+    resume: ResumeState | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrainSummary:
-    """Fine-tune ``policy`` from ``overrides['pretrained']`` (or its default hub id)."""
+    """Fine-tune ``policy`` from ``overrides['pretrained']`` (or its default hub id), or
+    continue the stopped fine-tune ``resume`` from its newest checkpoint."""
     from vla_bench_lerobot.backends import BACKENDS
 
     overrides = dict(overrides)
@@ -50,6 +56,8 @@ def finetune(
         )
     backend = BACKENDS[policy]
     reference = str(overrides.pop("pretrained", None) or backend.default_checkpoint)
+    if resume is not None:
+        reference = str(resume.directory)
     options = {k: str(overrides.pop(k)) for k in ASSET_OPTIONS if k in overrides}
     if overrides:
         raise PolicyConfigError(
@@ -74,7 +82,8 @@ def finetune(
     return fit(
         policy, built.policy, built.preprocessor, built.postprocessor, dataset, out,
         steps=steps, batch_size=batch_size, seed=seed, save_every=save_every,
-        pretrained=reference, progress=progress,
+        pretrained=resume.record.get("pretrained") if resume else reference, resume=resume,
+        progress=progress,
     )  # fmt: skip
 
 
