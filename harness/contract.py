@@ -284,6 +284,45 @@ class Policy(Protocol):
         ...
 
 
+class Spending:
+    """USD one ``bench run`` has spent so far, summed over all its worker processes.
+
+    The runner owns it: it adds every chunk's ``cost_usd`` as the chunk comes back, and gives
+    the same ledger to the policy in each worker as ``policy.spending``. A policy with a budget
+    (``max_cost``) checks ``spending.usd`` before each paid call, so the budget holds for the
+    whole invocation however many workers run, overshooting by at most one call per worker.
+    """
+
+    def __init__(self, shared: Any = None) -> None:
+        # ``shared``: a multiprocessing ``Value("d")`` the workers inherit; None: this process.
+        self._shared = shared
+        self._local = 0.0
+
+    @classmethod
+    def across_processes(cls, context: Any) -> Spending:
+        """A ledger that worker processes started from ``context`` add to and read."""
+        return cls(context.Value("d", 0.0))
+
+    @property
+    def usd(self) -> float:
+        """Spent so far in this run, all workers."""
+        return float(self._shared.value) if self._shared is not None else self._local
+
+    def add(self, usd: float) -> None:
+        """Record ``usd`` more spent (a chunk's ``cost_usd``)."""
+        if not usd:
+            return
+        if self._shared is None:
+            self._local += usd
+            return
+        with self._shared.get_lock():
+            self._shared.value += usd
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled into spawned workers as the shared value itself (a plain copy would fork it).
+        return (Spending, (self._shared,))
+
+
 class PolicyBase:
     """Sensible defaults for the optional parts of the Policy protocol."""
 
@@ -295,6 +334,8 @@ class PolicyBase:
 
     def __init__(self, config: PolicyConfig) -> None:
         self.config = config
+        # What the whole run has spent; the runner replaces it with the run's shared ledger.
+        self.spending = Spending()
 
     def reset(self, task: TaskSpec, episode: EpisodeSpec, env: gymnasium.Env | None) -> None:
         """Nothing to clear by default."""

@@ -46,6 +46,7 @@ from harness.contract import (
     EpisodeSpec,
     Policy,
     PolicyConfig,
+    Spending,
     Task,
     Track,
     supports,
@@ -223,11 +224,20 @@ class _StepLog:
 class EpisodeRunner:
     """Holds one policy instance (built once per process) and runs episodes with it."""
 
-    def __init__(self, policy_config: PolicyConfig, settings: RunSettings) -> None:
+    def __init__(
+        self,
+        policy_config: PolicyConfig,
+        settings: RunSettings,
+        spending: Spending | None = None,
+    ) -> None:
         self.settings = settings
         self.policy_config = policy_config
         entry = registry().get("policy", policy_config.name)
         self.policy: Policy = entry.load()(policy_config)
+        # One ledger for the run (shared with the other workers): budgets hold run-wide.
+        self.spending = spending or Spending()
+        if hasattr(self.policy, "spending"):
+            self.policy.spending = self.spending
         self._tasks: dict[str, Task] = {}
         self._warmed = False
         self._deadline = _Deadline(settings.step_timeout_s)
@@ -304,6 +314,7 @@ class EpisodeRunner:
                     usage["in_tok"] += chunk.input_tokens
                     usage["out_tok"] += chunk.output_tokens
                     usage["cost"] += chunk.cost_usd
+                    self.spending.add(chunk.cost_usd)
                     if chunk.peak_memory_bytes is not None:
                         peak_device = max(peak_device or 0, chunk.peak_memory_bytes)
                     queue = list(chunk.actions[:k] if k else chunk.actions)
@@ -634,18 +645,24 @@ def execute(
         writer.submit(write, result, steps, describe)
 
     writer.submit(fill_provenance)
+    spending = (
+        Spending.across_processes(multiprocessing.get_context("spawn"))
+        if settings.workers > 1
+        else Spending()
+    )
     try:
         try:
             if settings.workers <= 1:
-                _run_inline(policy_config, settings, work, out, commit)
+                _run_inline(policy_config, settings, work, out, commit, spending)
             else:
-                _run_pool(policy_config, settings, work, out, commit)
+                _run_pool(policy_config, settings, work, out, commit, spending)
         finally:
             writer.close()  # finished episodes are committed whatever happened
     except KeyboardInterrupt:
         status, detail = "interrupted", "stopped by Ctrl-C; re-run the same command to resume"
     except BudgetExceeded as exc:
         status, detail = "stopped", f"budget reached: {exc}"
+        meta["spent_usd_this_invocation"] = spending.usd
     except BaseException as exc:  # the policy could not be built, a worker died, ...
         status, detail = "failed", f"{type(exc).__name__}: {exc}"
         raise
@@ -699,10 +716,11 @@ def _run_inline(
     work: list[tuple[str, EpisodeSpec]],
     out: Path,
     commit: CommitFn,
+    spending: Spending,
 ) -> None:
     if not work:
         return
-    runner = EpisodeRunner(policy_config, settings)
+    runner = EpisodeRunner(policy_config, settings, spending)
     try:
         for task_name, episode in work:
             result, steps = runner.run(task_name, episode, out)
@@ -715,10 +733,10 @@ def _run_inline(
 _worker: EpisodeRunner | None = None
 
 
-def _init_worker(policy_config: PolicyConfig, settings: RunSettings) -> None:
+def _init_worker(policy_config: PolicyConfig, settings: RunSettings, spending: Spending) -> None:
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    _worker = EpisodeRunner(policy_config, settings)
+    _worker = EpisodeRunner(policy_config, settings, spending)
 
 
 def _work(
@@ -735,13 +753,17 @@ def _run_pool(
     work: list[tuple[str, EpisodeSpec]],
     out: Path,
     commit: CommitFn,
+    spending: Spending,
 ) -> None:
     if not work:
         return
     context = multiprocessing.get_context("spawn")  # fork is unsafe with GL contexts and torch
     workers = min(settings.workers, len(work))
     pool = ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(policy_config, settings)
+        workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(policy_config, settings, spending),
     )
     pending: set[Future[Any]] = set()
     queue = list(work)

@@ -41,6 +41,27 @@ def test_a_run_stops_cleanly_at_max_cost_and_never_stores_the_key(
     assert keys["anthropic"] not in caplog.text
 
 
+def test_max_cost_holds_for_the_whole_run_across_worker_processes(
+    keys: dict[str, str], tmp_path: Path
+) -> None:
+    """Two workers share one budget: together they stop at it, not at twice it."""
+    standin = AnthropicStandIn(expected_key=keys["anthropic"])
+    out = tmp_path / "run"
+    budget = 0.2
+    with serve(standin, max_requests=500) as url:
+        args = f"base_url={url},model=claude-haiku-4-5,max_cost={budget},price_in=10,price_out=10"
+        config = PolicyConfig.parse_args("claude", args)
+        report = execute(config, "cartpole", RunSettings(episodes=4, workers=2), out, ["test"])
+    assert report.status == "stopped" and f"max_cost ${budget:.2f} reached" in str(report.detail)
+    spent = load_run(out).meta["spent_usd_this_invocation"]
+    answered = [r for r in standin.requests if r.status == 200]
+    per_call = spent / len(answered)  # every call here has about the same prompt
+    assert 0.005 < per_call < 0.02
+    # Each worker may start at most one call after the other pushed the total over budget;
+    # with a budget per worker the two would have spent about twice as much.
+    assert budget <= spent <= budget + 2 * per_call + 1e-9
+
+
 def test_bench_cli_runs_the_vlm_agent_on_snake(keys: dict[str, str], tmp_path: Path) -> None:
     standin = OpenAIStandIn(expected_key=keys["openai"], script=("ok", "malformed"))
     out = tmp_path / "vlm-snake"

@@ -8,7 +8,9 @@ server errors are retried by the SDK (exponential backoff, ``retry-after`` honou
 ``max_retries`` times); what still fails raises :class:`AgentAPIError`, which the runner
 records as a policy error for that episode. ``max_cost`` stops the run with
 :class:`~harness.contract.BudgetExceeded` before the first call at or over the budget, so a
-run overshoots it by at most one call (per worker process: each worker has its own budget).
+run overshoots it by at most one call per worker process: the budget is for the whole
+``bench run`` invocation, read from the runner's run-wide ledger
+(:class:`harness.contract.Spending`).
 
 The API key is read from the environment only and handed to the SDK client; it is never
 stored in options, ``describe()``, errors or chunk info.
@@ -263,10 +265,12 @@ class AgentPolicy(PolicyBase):
         if ep is None:
             raise RuntimeError("reset() must come before act()")
         budget = self.options["max_cost"]
-        if budget is not None and self.spent_usd >= budget:
+        # The runner's ledger counts every worker's calls; our own count covers use outside it.
+        spent = max(self.spent_usd, self.spending.usd)
+        if budget is not None and spent >= budget:
             raise BudgetExceeded(
                 f"{self.config.name}: max_cost ${budget:.2f} reached "
-                f"(spent ${self.spent_usd:.4f} in {self.calls} calls)"
+                f"(spent ${spent:.4f} by this run; {self.calls} calls in this process)"
             )
         space = ep.spec.action_space
         ep.step += 1

@@ -147,3 +147,26 @@ def test_plugin_registers_every_name_without_importing_torch() -> None:
     first, second = out.stdout.strip().splitlines()
     assert first == "None ['act', 'diffusion', 'lerobot', 'pi0', 'pi05', 'pi0fast', 'smolvla']"
     assert second == "[]"
+
+
+def test_training_record_labels_weights_made_by_bench_train(tmp_path: Path) -> None:
+    from vla_bench_lerobot.loading import training_record
+
+    # A checkpoint from anywhere else has no record: its weights stay "pretrained".
+    assert training_record(tmp_path) is None
+    out = tmp_path / "out"
+    middle = out / "checkpoints" / "000400"
+    middle.mkdir(parents=True)
+    record = {"policy": "act", "steps": 2000, "batch_size": 16, "episodes": 60}
+    (out / "training.json").write_text(json.dumps(record))
+    # Intermediate checkpoints of older runs have the record only in OUT; the step is the name.
+    assert training_record(middle) == {
+        "policy": "act", "batch_size": 16, "episodes": 60, "origin": "trained", "steps": 400,
+    }  # fmt: skip
+    (out / "training.json").write_text(json.dumps({**record, "pretrained": "/w/smolvla"}))
+    assert training_record(out) == {
+        "policy": "act", "batch_size": 16, "episodes": 60, "pretrained": "/w/smolvla",
+        "origin": "finetuned", "steps": 2000,
+    }  # fmt: skip
+    (out / "training.json").write_text("{not json")
+    assert training_record(out) is None

@@ -138,7 +138,7 @@ class Adapter:
                     f"observation has no image from camera {camera!r} (needed for {key}); "
                     f"it has {sorted(images)}"
                 )
-            out[key] = _image_tensor(images[camera], self.image_shapes[key][1:])
+            out[key] = image_tensor(images[camera], self.image_shapes[key][1:])
         if self.state_dim is not None:
             state = np.asarray(observation["state"], dtype=np.float32)
             if self.state_terms is not None:
@@ -154,7 +154,7 @@ class Adapter:
         return np.stack([t.apply(chunk) for t in self.action_terms], axis=-1)
 
 
-def _image_tensor(image: np.ndarray, size: tuple[int, ...]) -> torch.Tensor:
+def image_tensor(image: np.ndarray, size: tuple[int, ...]) -> torch.Tensor:
     """HxWx3 uint8 -> 3xHxW float32 in [0, 1], resized to ``size`` (H, W) if it differs."""
     import torch
     import torch.nn.functional as F

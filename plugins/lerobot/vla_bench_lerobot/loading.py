@@ -226,7 +226,50 @@ def load_pretrained(
         raise CheckpointError(_asset_hint(reference, config.type, exc)) from exc
     check_stats(preprocessor, postprocessor, reference)
     policy.eval()
-    return Built(policy, preprocessor, postprocessor, source=reference, weights="pretrained")
+    weights, notes = "pretrained", {}
+    record = training_record(directory)
+    if record is not None:
+        weights, notes = record["origin"], {"training": record}
+    return Built(policy, preprocessor, postprocessor, reference, weights, notes)
+
+
+TRAINING_RECORD = "training.json"
+"""What ``bench train`` writes beside every checkpoint it saves (vla-bench-training)."""
+
+
+def training_record(directory: Path) -> dict[str, Any] | None:
+    """How ``directory`` was trained, if ``bench train`` made it; None for anything else.
+
+    ``bench train -o OUT`` writes the record into OUT and each OUT/checkpoints/NNNNNN; older
+    intermediate checkpoints have it only in OUT, two levels up. ``origin`` says whether the
+    weights were trained from scratch here (``trained``) or fine-tuned from pretrained ones
+    (``finetuned``), so a leaderboard does not call either "pretrained".
+    """
+    candidates = [directory / TRAINING_RECORD]
+    if directory.parent.name == "checkpoints":
+        candidates.append(directory.parent.parent / TRAINING_RECORD)
+    for path in candidates:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if not isinstance(data, dict) or "policy" not in data:
+            continue
+        origin = data.get("origin") or ("finetuned" if data.get("pretrained") else "trained")
+        keep = ("policy", "dataset", "pretrained", "batch_size", "frames", "episodes", "seed")
+        record: dict[str, Any] = {k: data[k] for k in keep if k in data}
+        record["origin"] = origin
+        record["steps"] = _checkpoint_step(directory, data)
+        return record
+    return None
+
+
+def _checkpoint_step(directory: Path, data: dict[str, Any]) -> int | None:
+    """The optimizer steps behind ``directory``: its NNNNNN name, else the record's own."""
+    if directory.parent.name == "checkpoints" and directory.name.isdigit():
+        return int(directory.name)
+    steps = data.get("steps_done", data.get("steps"))
+    return int(steps) if isinstance(steps, int) else None
 
 
 @contextlib.contextmanager

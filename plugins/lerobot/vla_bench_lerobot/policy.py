@@ -6,7 +6,8 @@
     ``pretrained`` (default) loads ``checkpoint`` (hub id or local directory; each named
     backend has a default hub id). ``random`` builds the architecture at full size with random
     weights for the task's features, for latency and memory profiling; its actions mean nothing
-    and results say ``weights: random``.
+    and results say ``weights: random``. A checkpoint ``bench train`` wrote (it carries a
+    ``training.json``) is reported as ``weights: trained`` (from scratch) or ``finetuned``.
 ``camera_map``, ``state_map``, ``action_map``
     explicit feature mapping (see :mod:`vla_bench_lerobot.adapter`).
 ``stats=<stats.json>``
@@ -84,9 +85,11 @@ class LeRobotPolicy(PolicyBase):
                 f"checkpoint, device, dtype, {', '.join(sorted(OPTIONS))}"
             )
         self.options = dict(config.options)
-        self.weights = built.weights if built else self.options.get("weights", "pretrained")
+        self.weights = self.options.get("weights", "pretrained")
         if self.weights not in WEIGHTS:
             raise ValueError(f"weights={self.weights!r} is not one of {WEIGHTS}")
+        if built is not None:
+            self.weights = built.weights
         self.device = check_device(config.device)
         self._built = built
         # weights=random is built per task (its features come from the task) at reset
@@ -111,6 +114,8 @@ class LeRobotPolicy(PolicyBase):
             self._built = load_pretrained(
                 self.backend, reference, self.device, config.dtype, self.options
             )
+            # "trained" or "finetuned" when `bench train` made the checkpoint
+            self.weights = self._built.weights
         steps = (
             self._built.config.n_action_steps
             if self._built

@@ -80,3 +80,33 @@ def test_rejects_negative_noise(tmp_path: Path, noise: str) -> None:
     )
     assert result.exit_code != 0
     assert "noise" in result.output
+
+
+def test_keep_failed_keeps_and_marks_the_failed_episodes(tmp_path: Path) -> None:
+    """Heavy noise (1x each bound) makes the expert fail 3 of these 4 episodes."""
+    from vla_bench_training.dataset import DatasetWriter
+
+    out = tmp_path / "failed"
+    result = bench(
+        "demos", "--task", "handle", "--episodes", 4, "--noise", 1.0, "--seed-base", 4242,
+        "--image-size", 16, "--keep-failed", "-o", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1/4 expert episodes succeeded; kept 4 episodes" in result.output
+    lines = DatasetWriter.read_episodes(out)
+    assert [line["seed"] for line in lines] == [4242, 4243, 4244, 4245]
+    assert [line["success"] for line in lines] == [False, False, False, True]
+    data = _read(out)
+    assert data.num_episodes == 4
+    # A failure runs to the task's step limit; every frame of it is in the dataset.
+    assert [line["frames"] for line in lines][:3] == [60, 60, 60]
+    assert data.num_frames == sum(line["frames"] for line in lines)
+
+
+def test_episode_lines_of_a_success_only_recording(handle_demos: Path) -> None:
+    from vla_bench_training.dataset import DatasetWriter
+
+    lines = DatasetWriter.read_episodes(handle_demos)
+    assert [line["episode_index"] for line in lines] == [0, 1]
+    assert all(line["success"] for line in lines)
+    assert lines[0]["seed"] == DEMO_SEED_BASE

@@ -1,14 +1,16 @@
-"""``bench train --policy smolvla --pretrained DIR``: fine-tuning a tiny local SmolVLA.
+"""``bench train --policy smolvla|pi0fast --pretrained DIR``: fine-tuning tiny local VLAs.
 
-The pretrained checkpoint is SmolVLA's real architecture at toy width (the LeRobot plugin's
-stand-in SmolVLM, random weights), saved as a LeRobot checkpoint with the handle task's features
-at 32 px; the hub is offline, so everything comes from local files.
+Each pretrained checkpoint is the real architecture at toy width (the LeRobot plugin's stand-in
+SmolVLM; PaliGemma shrunk by the plugin's test kit, with a FAST tokenizer fitted locally), random
+weights, saved as a LeRobot checkpoint with the handle task's features at 32 px; the hub is
+offline, so everything comes from local files.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,7 +79,64 @@ def test_finetune_tiny_smolvla_from_local_weights(
     from vla_bench_lerobot.loading import load_pretrained
 
     loaded = load_pretrained(BACKENDS["smolvla"], str(out), "cpu", None, {})
+    assert loaded.weights == "finetuned"
+    assert loaded.notes["training"]["pretrained"] == str(pretrained)
+    assert loaded.notes["training"]["steps"] == 2
     step = next(s for s in loaded.postprocessor.steps if hasattr(s, "stats"))
     assert [round(float(v), 5) for v in step.stats["action"]["mean"]] == [
         round(v, 5) for v in stats["action"]["mean"]
     ]
+
+
+@pytest.fixture(scope="module")
+def pi_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An offline hub with the stand-in PaliGemma tokenizer and a locally fitted FAST one."""
+    from vla_bench_lerobot import standins
+
+    root = tmp_path_factory.mktemp("pi-hub")
+    cache = root / "cache"
+    pg = standins.paligemma_tokenizer_dir(root / "pg", TINY_VOCAB)
+    standins.install_in_hub_cache(standins.PALIGEMMA_REPO, pg, cache)
+    fast = standins.fast_tokenizer_dir(
+        root / "fast", action_dim=7, horizon=5, vocab_size=256, samples=128
+    )
+    standins.install_in_hub_cache(standins.FAST_REPO, fast, cache)
+    with standins.hub_cache(cache):
+        yield cache
+
+
+# The LeRobot plugin's test kit shrinks PaliGemma inside LeRobot's π modules (toy width).
+sys.path.insert(0, str(Path(__file__).parents[2] / "lerobot" / "tests"))
+from lerobot_kit import TINY, TINY_VOCAB, tiny_paligemma  # noqa: E402
+
+
+def test_finetune_tiny_pi0fast_from_local_weights(
+    pi_hub: Path, handle_demos: Path, tmp_path: Path
+) -> None:
+    import torch
+    from vla_bench_lerobot.backends import BACKENDS
+    from vla_bench_lerobot.loading import build_random, load_pretrained, save_checkpoint
+
+    from harness.plugins import registry
+
+    spec = registry().get("task", "handle").load()().spec
+    spec = dataclasses.replace(spec, cameras={c: (IMAGE_SIZE, IMAGE_SIZE) for c in spec.cameras})
+    with tiny_paligemma():
+        torch.manual_seed(0)
+        built = build_random(BACKENDS["pi0fast"], spec, "cpu", None, TINY["pi0fast"], pi_hub)
+        pretrained = save_checkpoint(built, tmp_path / "pretrained")
+        before = {k: v.clone() for k, v in built.policy.state_dict().items()}
+        out = tmp_path / "ft"
+        result = bench(
+            "train", "--policy", "pi0fast", "--dataset", handle_demos, "--pretrained",
+            pretrained, "--steps", 2, "--batch-size", 2, "-o", out,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        loaded = load_pretrained(BACKENDS["pi0fast"], str(out), "cpu", None, {})
+    log = json.loads((out / "training.json").read_text())
+    assert log["steps"] == 2 and log["origin"] == "finetuned"
+    assert all(v == v for _, v in log["losses"])  # finite, not NaN
+    assert loaded.weights == "finetuned"
+    after = loaded.policy.state_dict()
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert changed, "two optimizer steps changed no weight"

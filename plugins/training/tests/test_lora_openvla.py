@@ -58,6 +58,7 @@ def test_finetune_through_the_cli_then_bench_run(
 
     log = json.loads((out / "training.json").read_text())
     assert log["origin"] == "finetuned" and log["policy"] == "openvla"
+    assert log["steps_done"] == 4 and log["seed"] == 0
     assert log["pretrained"] == str(pretrained) and log["dataset"] == str(handle_demos)
     assert log["steps"] == 4 and log["episodes"] == 2 and len(log["losses"]) == 2
     assert log["lora"]["rank"] == 32 and log["lora"]["alpha"] == 16
@@ -211,5 +212,7 @@ def test_bad_settings_and_output_are_refused(
     (tmp_path / "full" / "x").write_text("")
     result = train(out=tmp_path / "full")
     assert result.exit_code == 1 and "not empty" in result.output
+    result = train("--save-every", "1")
+    assert result.exit_code == 1 and "--save-every is not supported" in result.output
     assert lora.settings_from_config({"lora_rank": 8}).alpha == 8
     assert lora.settings_from_config({"lora_rank": 64}).alpha == 16

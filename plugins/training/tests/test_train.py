@@ -31,12 +31,15 @@ def test_train_then_bench_run_loads_the_checkpoint(
     config = [arg for item in TINY[policy] for arg in ("--config", item)]
     result = bench(
         "train", "--policy", policy, "--dataset", handle_demos, "--steps", 3,
-        "--batch-size", 2, *config, "-o", ckpt,
+        "--batch-size", 2, "--save-every", 2, *config, "-o", ckpt,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     log = json.loads((ckpt / "training.json").read_text())
-    assert log["steps"] == 3 and log["episodes"] == 2
+    assert log["steps"] == 3 and log["steps_done"] == 3 and log["episodes"] == 2
+    assert log["origin"] == "trained" and log["dataset"] == str(handle_demos)
     assert all(np.isfinite(loss) for _, loss in log["losses"])
+    middle = json.loads((ckpt / "checkpoints" / "000002" / "training.json").read_text())
+    assert middle["steps_done"] == 2 and middle["origin"] == "trained"
 
     # The checkpoint carries the dataset's statistics in its normalisers.
     from vla_bench_lerobot.backends import BACKENDS
@@ -61,6 +64,11 @@ def test_train_then_bench_run_loads_the_checkpoint(
     loaded = load_run(run)
     assert loaded.complete and len(loaded.episodes) == 1
     assert loaded.meta["policy"]["config"]["checkpoint"] == str(ckpt)
+    # Trained here from scratch: the leaderboard must not call these weights "pretrained".
+    described = loaded.meta["policy"]["describe"]
+    assert described["weights"] == "trained"
+    assert described["training"]["steps"] == 3
+    assert described["training"]["dataset"] == str(handle_demos)
 
 
 @pytest.mark.parametrize(

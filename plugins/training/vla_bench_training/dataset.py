@@ -6,10 +6,16 @@ inside the parquet files: ``use_videos=False``, so no video codec is needed),
 that was the label for that observation) and ``task`` (the episode's instruction text). The
 keys are exactly those :func:`vla_bench_lerobot.adapter.task_features` gives a policy for the
 task, so a policy trained on the dataset runs under ``bench run`` without any map.
+
+Beside LeRobot's own metadata, ``meta/vla_bench_episodes.jsonl`` has one line per episode:
+``episode_index``, ``seed`` (the scene), ``success`` (whether the demonstration, or its replay,
+solved the task), ``frames`` and ``instruction``. With ``--keep-failed`` it is how a user tells
+the failed episodes apart.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,7 @@ from harness.contract import TaskSpec
 
 ROBOT_TYPE = "vla-bench-floating-gripper"
 VIDEO_BACKEND = "pyav"
+EPISODES_FILE = "meta/vla_bench_episodes.jsonl"
 
 
 class DatasetError(ValueError):
@@ -59,9 +66,9 @@ def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """
     if tuple(image.shape[:2]) == tuple(size):
         return np.asarray(image, dtype=np.uint8)
-    from vla_bench_lerobot.adapter import _image_tensor
+    from vla_bench_lerobot.adapter import image_tensor
 
-    tensor = _image_tensor(image, size)
+    tensor = image_tensor(image, size)
     return np.asarray((tensor.permute(1, 2, 0).numpy() * 255.0).round(), dtype=np.uint8)
 
 
@@ -103,6 +110,7 @@ class DatasetWriter:
         if abs(fps - round(fps)) > 1e-9:
             raise DatasetError(f"task {spec.name!r} runs at {fps} Hz; LeRobot needs whole fps")
         self.spec = spec
+        self.root = root
         sizes = set(spec.cameras.values())
         self.image_size = image_size or (next(iter(sizes)) if sizes else (0, 0))
         self.dataset = LeRobotDataset.create(
@@ -134,8 +142,25 @@ class DatasetWriter:
             frame["task"] = episode.instruction
             self.dataset.add_frame(frame)
         self.dataset.save_episode()
+        line = {
+            "episode_index": self.episodes,
+            "seed": episode.seed,
+            "success": episode.success,
+            "frames": len(episode),
+            "instruction": episode.instruction,
+        }
+        with open(self.root / EPISODES_FILE, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
         self.episodes += 1
         self.frames += len(episode)
+
+    @staticmethod
+    def read_episodes(root: Path) -> list[dict[str, Any]]:
+        """The per-episode lines of ``root``'s :data:`EPISODES_FILE` (empty if it has none)."""
+        path = root / EPISODES_FILE
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     def close(self) -> None:
         """Flush parquet footers and metadata; the dataset is unreadable without this."""

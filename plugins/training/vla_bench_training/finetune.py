@@ -30,6 +30,7 @@ def finetune(
     overrides: dict[str, Any],
     device: str = "cpu",
     seed: int = 0,
+    save_every: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> TrainSummary:
     """Fine-tune ``policy`` from ``overrides['pretrained']`` (or its default hub id)."""
@@ -43,6 +44,11 @@ def finetune(
                 "fine-tuning OpenVLA needs its pretrained weights as a local directory "
                 "(`hf download openvla/openvla-7b --local-dir DIR` where the hub is reachable), "
                 "passed as --pretrained DIR"
+            )
+        if save_every:
+            raise PolicyConfigError(
+                "--save-every is not supported for openvla: each checkpoint is a full merged "
+                "copy of the model; train for the steps you want and save once"
             )
         from vla_bench_training.lora import finetune_openvla
 
@@ -76,7 +82,8 @@ def finetune(
     assert FINETUNE[policy] == built.config.type
     return fit(
         policy, built.policy, built.preprocessor, built.postprocessor, dataset, out,
-        steps=steps, batch_size=batch_size, seed=seed, progress=progress,
+        steps=steps, batch_size=batch_size, seed=seed, save_every=save_every,
+        pretrained=reference, progress=progress,
     )  # fmt: skip
 
 

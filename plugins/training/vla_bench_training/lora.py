@@ -34,7 +34,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -342,11 +342,8 @@ def save_adapter(peft_model: Any, directory: Path) -> None:
 
 @dataclass
 class LoraSummary(TrainSummary):
-    """:class:`TrainSummary` plus where the weights and data came from and the LoRA setup."""
+    """:class:`TrainSummary` plus the LoRA setup, the statistics key and camera, accuracy."""
 
-    origin: str = "finetuned"
-    pretrained: str = ""
-    dataset: str = ""
     unnorm_key: str = ""
     camera: str = ""
     lora: dict[str, Any] = field(default_factory=dict)
@@ -402,7 +399,8 @@ def finetune_openvla(
     summary = LoraSummary(
         "openvla", steps, batch_size, len(examples), int(meta.total_episodes), 0.0, str(out),
         parameters=sum(p.numel() for p in model.parameters()),
-        pretrained=str(pretrained), dataset=str(dataset), unnorm_key=key,
+        origin="finetuned", pretrained=str(pretrained), dataset=str(dataset), seed=seed,
+        unnorm_key=key,
         camera=camera_key.rsplit(".", 1)[-1],
         lora={
             "rank": settings.lora_rank, "alpha": settings.alpha,
@@ -416,12 +414,13 @@ def finetune_openvla(
         peft_model, lambda: iter(loader), steps, settings, model.config.num_patches, progress
     )
     summary.wall_s = time.perf_counter() - start
+    summary.steps_done = steps
     save_adapter(peft_model, out / "lora_adapter")
     merged = peft_model.merge_and_unload()
     source_dtype = next(ckpt.iter_weights(pretrained))[1].dtype
     ckpt.save_weights(merged, out, source=pretrained, dtype=source_dtype)
     _write_metadata(pretrained, out, key, statistics)
-    (out / "training.json").write_text(json.dumps(asdict(summary), indent=2))
+    summary.write(out)
     if progress:
         hint = (
             ""

@@ -70,6 +70,16 @@ class TrainSummary:
     losses: list[tuple[int, float]] = field(default_factory=list)
     checkpoints: list[str] = field(default_factory=list)
     parameters: int = 0
+    # Read back by the policy plugins to label the weights (see vla_bench_lerobot.loading).
+    origin: str = "trained"
+    dataset: str = ""
+    pretrained: str | None = None
+    seed: int = 0
+    steps_done: int = 0
+
+    def write(self, directory: Path) -> None:
+        """``directory/training.json``: this record, as it stands."""
+        (directory / "training.json").write_text(json.dumps(self.__dict__, indent=2))
 
 
 def parse_config(items: tuple[str, ...]) -> dict[str, Any]:
@@ -155,7 +165,8 @@ def train(
 
         return finetune(
             policy, dataset, out, steps=steps, batch_size=batch_size,
-            overrides=overrides or {}, device=device, seed=seed, progress=progress,
+            overrides=overrides or {}, device=device, seed=seed, save_every=save_every,
+            progress=progress,
         )  # fmt: skip
     if steps < 1 or batch_size < 1:
         raise ValueError("--steps and --batch-size must be at least 1")
@@ -188,9 +199,13 @@ def fit(
     save_every: int = 0,
     log_every: int = 10,
     num_workers: int = 0,
+    pretrained: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrainSummary:
-    """LeRobot's training step (forward -> loss, clip, optimizer preset) over ``dataset``."""
+    """LeRobot's training step (forward -> loss, clip, optimizer preset) over ``dataset``.
+
+    ``pretrained`` names the weights a fine-tune started from (None: trained from scratch).
+    """
     import torch
     from lerobot.datasets import EpisodeAwareSampler
 
@@ -217,6 +232,8 @@ def fit(
     summary = TrainSummary(
         name, steps, batch_size, data.num_frames, data.num_episodes, 0.0, str(out),
         parameters=sum(p.numel() for p in model.parameters()),
+        origin="trained" if pretrained is None else "finetuned", dataset=str(dataset),
+        pretrained=pretrained, seed=seed,
     )  # fmt: skip
     start = time.perf_counter()
     step, running = 0, []
@@ -234,6 +251,7 @@ def fit(
             if scheduler is not None:
                 scheduler.step()
             step += 1
+            summary.steps_done = step
             running.append(loss.item())
             if step % log_every == 0 or step == steps:
                 mean = sum(running) / len(running)
@@ -246,15 +264,17 @@ def fit(
                 path = out / "checkpoints" / f"{step:06d}"
                 _save(model, preprocessor, postprocessor, path)
                 summary.checkpoints.append(str(path))
-                # The loss history so far survives a run stopped before its last step.
+                # The loss history so far survives a run stopped before its last step, and
+                # every checkpoint says how it was made.
                 summary.wall_s = time.perf_counter() - start
-                (out / "training.json").write_text(json.dumps(summary.__dict__, indent=2))
+                summary.write(path)
+                summary.write(out)
             if step >= steps:
                 break
     summary.wall_s = time.perf_counter() - start
     model.eval()
     _save(model, preprocessor, postprocessor, out)
-    (out / "training.json").write_text(json.dumps(summary.__dict__, indent=2))
+    summary.write(out)
     return summary
 
 
