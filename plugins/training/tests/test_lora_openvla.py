@@ -156,6 +156,15 @@ def test_overfitting_one_batch_lowers_the_loss(pretrained: Path, handle_demos: P
     # the tiny model's head ties the EOS logit at 0, so the loss stops near 1.6, not 0
     assert losses[-1][1] < 0.35 * losses[0][1], losses
     assert accuracies[0][1] < 0.5 and accuracies[-1][1] == 1.0, accuracies
+    # what the loss taught is what inference generates: the prompt alone, greedy, gives the
+    # 7 action tokens (a label/logit misalignment would still overfit, but not this)
+    for row in range(2):
+        start = int((batch["labels"][row] != lora.IGNORE).nonzero()[0])
+        prompt = batch["input_ids"][row : row + 1, :start]
+        generated = peft_model.get_base_model().generate(
+            batch["pixel_values"][row : row + 1], prompt, 7
+        )
+        assert torch.equal(generated[0], batch["input_ids"][row][batch["action_mask"][row]])
 
 
 def test_gripper_and_normalisation_round_trip_through_the_policy_decoder(
