@@ -82,6 +82,43 @@ def test_sharded_checkpoint_loads(
     torch.testing.assert_close(model.llm.lm_head.weight, expected)
 
 
+def test_save_weights_writes_the_published_layout_back(
+    tiny_checkpoint: tuple[Path, ReferenceOpenVLA], tmp_path: Path
+) -> None:
+    source, _ = tiny_checkpoint
+    original = load_file(str(source / "model.safetensors"))
+    model = _load(source)
+    assert ckpt.published_name("featurizer.dino.blocks.0.ls1.scale") == (
+        "vision_backbone.featurizer.blocks.0.ls1.scale_factor"
+    )
+    assert ckpt.published_name("featurizer.siglip.patch_embed.weight") == (
+        "vision_backbone.fused_featurizer.patch_embed.proj.weight"
+    )
+    with pytest.raises(ckpt.CheckpointError, match="not part of the native"):
+        ckpt.published_name("lora_A.weight")
+
+    # with the source: every published tensor back, bit for bit, the unused heads included
+    (path,) = ckpt.save_weights(model, tmp_path / "one", source=source)
+    assert path.name == "model.safetensors"
+    written = load_file(str(path))
+    assert sorted(written) == sorted(original)
+    for name, tensor in original.items():
+        assert torch.equal(written[name], tensor), name
+
+    # sharded, without the source, cast: an index the loader follows to the same model
+    paths = ckpt.save_weights(model, tmp_path / "shards", dtype=torch.bfloat16, shard_bytes=200_000)
+    assert len(paths) > 2 and paths[0].name == f"model-00001-of-{len(paths):05d}.safetensors"
+    index = json.loads((tmp_path / "shards" / "model.safetensors.index.json").read_text())
+    assert set(index["weight_map"].values()) == {p.name for p in paths}
+    assert not any(n.startswith("vision_backbone.featurizer.norm") for n in index["weight_map"])
+    reloaded = allocate(model.config, torch.device("cpu"), torch.float32)
+    ckpt.load_weights(reloaded, tmp_path / "shards")
+    for (name, a), (_, b) in zip(
+        model.named_parameters(), reloaded.named_parameters(), strict=True
+    ):
+        torch.testing.assert_close(b, a.to(torch.bfloat16).float(), msg=name)
+
+
 def _rewrite(source: Path, target: Path, edit: Callable[[dict[str, torch.Tensor]], object]) -> Path:
     shutil.copytree(source, target)
     state = load_file(str(target / "model.safetensors"))

@@ -21,6 +21,10 @@ Weights the forward pass never reads are skipped by name: each tower's last bloc
 come from the second-to-last), its final ``norm``, and SigLIP's pooling head (``attn_pool``,
 ``fc_norm``, ``head``). Any other unknown name, a missing weight or a shape mismatch is an
 error that names the tensor.
+
+:func:`save_weights` goes the other way (:func:`published_name`), so a fine-tuned native model
+is written as a checkpoint in the published layout, the skipped tensors copied from the
+checkpoint it started from.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ HUB_FILES = (
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 _TOWERS = {"featurizer": "dino", "fused_featurizer": "siglip"}
+_PUBLISHED_TOWERS = {native: published for published, native in _TOWERS.items()}
 _BLOCK = re.compile(r"blocks\.(\d+)\.(.+)")
 _BLOCK_PARAMS = re.compile(
     r"(norm1|norm2|attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.(weight|bias)|ls[12]\.scale"
@@ -122,6 +127,21 @@ def native_name(name: str, config: OpenVLAConfig) -> str | None:
     )
 
 
+def published_name(name: str) -> str:
+    """The published weight name for a native parameter name (the inverse of
+    :func:`native_name`; LayerScale is written ``scale_factor``, as the published files have it)."""
+    if name.startswith("llm."):
+        return "language_model." + name.removeprefix("llm.")
+    if re.fullmatch(r"projector\.fc[123]\.(weight|bias)", name):
+        return name
+    parts = name.split(".", 2)
+    if len(parts) == 3 and parts[0] == "featurizer" and parts[1] in _PUBLISHED_TOWERS:
+        rest = re.sub(r"^patch_embed\.(weight|bias)$", r"patch_embed.proj.\1", parts[2])
+        rest = re.sub(r"\.(ls[12])\.scale$", r".\1.scale_factor", rest)
+        return f"vision_backbone.{_PUBLISHED_TOWERS[parts[1]]}.{rest}"
+    raise CheckpointError(f"parameter {name!r} is not part of the native OpenVLA model")
+
+
 def weight_files(directory: Path) -> list[Path]:
     """The safetensors files of a checkpoint, in shard order."""
     index = directory / "model.safetensors.index.json"
@@ -188,3 +208,77 @@ def load_weights(model: OpenVLAModel, directory: Path) -> dict[str, int]:
         )
         raise CheckpointError(f"the checkpoint in {directory} lacks weights for {shown}")
     return {"loaded": len(filled), "skipped": skipped}
+
+
+SHARD_BYTES = 5 * 1024**3
+"""Largest weight file :func:`save_weights` writes (what ``transformers`` shards at by default)."""
+
+
+@torch.no_grad()
+def save_weights(
+    model: OpenVLAModel,
+    directory: Path,
+    *,
+    source: Path | None = None,
+    dtype: torch.dtype | None = None,
+    shard_bytes: int = SHARD_BYTES,
+) -> list[Path]:
+    """Write ``model``'s weights into ``directory`` under their published names.
+
+    ``source`` is the checkpoint the model was loaded from: the tensors the native model does
+    not hold (each tower's last block, final norm, SigLIP's pooling head) are copied from it
+    unchanged, so the result is complete in the published layout. ``dtype`` casts floating
+    tensors (e.g. back to the pretrained bfloat16). Above ``shard_bytes`` the weights go into
+    ``model-0000i-of-0000n.safetensors`` with a ``model.safetensors.index.json``, as the
+    published checkpoints are; otherwise into one ``model.safetensors``. Returns the files.
+    """
+    from safetensors.torch import save_file
+
+    def tensors() -> Iterator[tuple[str, torch.Tensor]]:
+        for name, param in model.named_parameters():
+            published = published_name(name)
+            if native_name(published, model.config) != name:  # both maps must agree
+                raise CheckpointError(f"{name!r} does not round-trip through {published!r}")
+            yield published, param.detach()
+        if source is not None:
+            for name, tensor in iter_weights(source):
+                if native_name(name, model.config) is None:
+                    yield name, tensor
+
+    directory.mkdir(parents=True, exist_ok=True)
+    # A shard is written as soon as it is full (one shard in CPU memory at a time, never the
+    # whole model twice) under a temporary name, renamed once the shard count is known.
+    written: list[tuple[Path, list[str], int]] = []
+    shard: dict[str, torch.Tensor] = {}
+    size = 0
+
+    def flush() -> None:
+        nonlocal shard, size
+        if shard:
+            path = directory / f".shard-{len(written):05d}.safetensors"
+            save_file(shard, str(path), metadata={"format": "pt"})
+            written.append((path, list(shard), size))
+        shard, size = {}, 0
+
+    for name, tensor in tensors():
+        if dtype is not None and tensor.is_floating_point():
+            tensor = tensor.to(dtype)
+        nbytes = tensor.numel() * tensor.element_size()
+        if shard and size + nbytes > shard_bytes:
+            flush()
+        shard[name] = tensor.to("cpu").contiguous()
+        size += nbytes
+    flush()
+    if len(written) == 1:
+        return [written[0][0].rename(directory / "model.safetensors")]
+    paths, weight_map = [], {}
+    for i, (path, names, _) in enumerate(written, start=1):
+        final = path.rename(directory / f"model-{i:05d}-of-{len(written):05d}.safetensors")
+        paths.append(final)
+        weight_map.update(dict.fromkeys(names, final.name))
+    index = {
+        "metadata": {"total_size": sum(nbytes for *_, nbytes in written)},
+        "weight_map": weight_map,
+    }
+    (directory / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
+    return paths

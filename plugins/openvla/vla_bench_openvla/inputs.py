@@ -83,12 +83,18 @@ def _token_content(value: Any) -> str | None:
 
 
 class PromptTokenizer:
-    """The checkpoint's ``tokenizer.json`` plus BOS and the trailing ``"▁"`` token."""
+    """The checkpoint's ``tokenizer.json`` plus BOS and the trailing ``"▁"`` token.
 
-    def __init__(self, tokenizer: Any, bos_id: int | None, space_id: int | None) -> None:
+    ``eos_id`` (``</s>``) is what follows the action tokens in OpenVLA's training targets.
+    """
+
+    def __init__(
+        self, tokenizer: Any, bos_id: int | None, space_id: int | None, eos_id: int | None = None
+    ) -> None:
         self.tokenizer = tokenizer
         self.bos_id = bos_id
         self.space_id = space_id
+        self.eos_id = eos_id
 
     @classmethod
     def from_dir(cls, directory: Path) -> PromptTokenizer:
@@ -112,7 +118,8 @@ class PromptTokenizer:
             bos_id = tokenizer.token_to_id(bos)
             if bos_id is None:
                 raise ValueError(f"tokenizer.json in {directory} has no BOS token {bos!r}")
-        return cls(tokenizer, bos_id, tokenizer.token_to_id("▁"))
+        eos = _token_content(settings.get("eos_token")) or "</s>"
+        return cls(tokenizer, bos_id, tokenizer.token_to_id("▁"), tokenizer.token_to_id(eos))
 
     def encode(self, instruction: str) -> list[int]:
         """Token ids of the prompt for ``instruction``."""

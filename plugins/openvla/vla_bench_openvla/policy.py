@@ -29,10 +29,14 @@ a GPU (as OpenVLA is run) and float32 on a CPU.
 
 A generated token that is not an action token is a decode failure: it is counted in the
 results and that dimension gets its no-op (no motion; the previous gripper command).
+
+A checkpoint written by ``bench train --policy openvla`` (its ``training.json`` says
+``"origin": "finetuned"``) is described as ``weights: finetuned``.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -106,6 +110,17 @@ def resolve_dtype(name: str | None, device: torch.device) -> torch.dtype:
     return DTYPES[name]
 
 
+def is_finetuned(directory: Path | None) -> bool:
+    """Whether ``directory`` holds a fine-tune made here (``training.json`` origin finetuned)."""
+    if directory is None or not (directory / "training.json").is_file():
+        return False
+    try:
+        log = json.loads((directory / "training.json").read_text())
+    except json.JSONDecodeError:
+        return False  # not ours to judge: the weights still load and run
+    return isinstance(log, dict) and log.get("origin") == "finetuned"
+
+
 class OpenVLAPolicy(PolicyBase):
     """OpenVLA driving ``ee_delta_7d`` tasks (see the module docstring for options)."""
 
@@ -142,6 +157,7 @@ class OpenVLAPolicy(PolicyBase):
             if config.checkpoint
             else None
         )
+        self.finetuned = self.weights == "pretrained" and is_finetuned(directory)
         self.model_config = self._architecture(directory)
         self.model = self._build(directory)
         self.tokenizer: PromptTokenizer | WordTokenizer = (
@@ -272,7 +288,7 @@ class OpenVLAPolicy(PolicyBase):
         """Checkpoint, weights kind, parameters and the decoding choices that shape actions."""
         return {
             "checkpoint": self.config.checkpoint,
-            "weights": self.weights,
+            "weights": "finetuned" if self.finetuned else self.weights,
             "arch": self.options.get("arch", "openvla-7b") if not self.config.checkpoint else None,
             "parameters": self.model.num_parameters(),
             "device": str(self.device),

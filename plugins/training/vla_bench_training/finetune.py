@@ -1,4 +1,5 @@
-"""Fine-tuning a pretrained VLA (SmolVLA, π0-FAST) on a vla-bench dataset.
+"""Fine-tuning a pretrained VLA (SmolVLA, π0-FAST; OpenVLA through :mod:`.lora`) on a
+vla-bench dataset.
 
 The pretrained checkpoint loads through the LeRobot plugin's own loader (policy, processors,
 tokenizer/VLM options) with the *dataset's* statistics in its (un)normalisers, then trains with
@@ -50,10 +51,18 @@ def finetune(
                 "(`hf download openvla/openvla-7b --local-dir DIR` where the hub is reachable), "
                 "passed as --pretrained DIR"
             )
-        raise PolicyConfigError(
-            "LoRA fine-tuning of OpenVLA is not implemented yet (issue 8); "
-            "fine-tune smolvla or pi0fast, or train act/diffusion from scratch"
-        )
+        if save_every:
+            raise PolicyConfigError(
+                "--save-every is not supported for openvla: each checkpoint is a full merged "
+                "copy of the model; train for the steps you want and save once"
+            )
+        from vla_bench_training.lora import finetune_openvla
+
+        return finetune_openvla(
+            Path(str(pretrained)).expanduser(), dataset, out, steps=steps,
+            batch_size=batch_size, overrides=overrides, device=device, seed=seed,
+            progress=progress,
+        )  # fmt: skip
     backend = BACKENDS[policy]
     reference = str(overrides.pop("pretrained", None) or backend.default_checkpoint)
     if resume is not None:
