@@ -775,6 +775,13 @@ def _run_pool(
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 commit(*future.result())
+    except KeyboardInterrupt:
+        # Ctrl-C stops now, as it does in one process: the episodes in flight are dropped
+        # (never committed; a resume re-runs them) instead of waited for, which could take
+        # minutes with a large model on a CPU.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        raise
     finally:
         for future in pending:
             future.cancel()
