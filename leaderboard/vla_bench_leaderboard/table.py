@@ -43,7 +43,8 @@ import numpy as np
 import pandas as pd
 
 from harness import metrics
-from harness.results import ERROR_OUTCOMES, Run
+from harness.results import Run
+from harness.summary import act_latency, finite_mean, numeric, outcome_stats
 
 ALPHA = 0.05
 """Significance level of the tie test against the leader."""
@@ -421,7 +422,7 @@ def _normalise_episodes(episodes: pd.DataFrame) -> pd.DataFrame:
     df["outcome"] = df["outcome"].fillna(UNKNOWN).astype(str)
     df["success"] = won.fillna(df["outcome"] == "success").astype(bool)
     for column in ("steps", "episode"):
-        df[column] = _column(df, column)
+        df[column] = numeric(df, column)
     return df
 
 
@@ -459,18 +460,6 @@ def _steps_act(run: Run, notes: list[str]) -> pd.DataFrame | None:
 
 
 # -- statistics ----------------------------------------------------------------------------
-def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
-    """A numeric column as floats (NaN where missing or not a number; all NaN if absent)."""
-    if name not in frame.columns:
-        return np.full(len(frame), math.nan)
-    return np.asarray(pd.to_numeric(frame[name], errors="coerce"), dtype=float)
-
-
-def _finite_mean(x: np.ndarray) -> float:
-    x = x[np.isfinite(x)]
-    return float(x.mean()) if x.size else math.nan
-
-
 def _max_positive(x: np.ndarray) -> int | None:
     x = x[np.isfinite(x) & (x > 0)]
     return int(x.max()) if x.size else None
@@ -493,27 +482,15 @@ def compute_stats(
     """
     n = len(episodes)
     success = episodes["success"].to_numpy(dtype=bool)
-    wins = int(success.sum())
-    is_error = episodes["outcome"].isin(ERROR_OUTCOMES).to_numpy()
-    errors = int(is_error.sum())
-    low, high = metrics.wilson_interval(wins, n) if n else (math.nan, math.nan)
-    error_rows = episodes[is_error]
-    kinds = error_rows["outcome"].value_counts().to_dict() if errors else {}
-    messages = error_rows["error"].dropna() if "error" in error_rows else pd.Series([])
-    won = episodes[success]
-
-    if act_s is not None and np.isfinite(act_s).any():
-        calls, source = act_s, "steps"
-    else:
-        calls = _column(episodes, "act_p50_s")
-        source = "episodes" if np.isfinite(calls).any() else "none"
-    lat = metrics.latency_percentiles(calls)
+    # Success, errors and latency: the same definitions ``bench run`` and ``compare`` print.
+    out = outcome_stats(episodes)
+    lat, source = act_latency(episodes, act_s)
     p50, p95 = lat["p50"], lat["p95"]
     chunk_hz = 1.0 / p50 if math.isfinite(p50) and p50 > 0 else math.nan
 
-    cost = np.nan_to_num(_column(episodes, "cost_usd"))
-    tokens = np.nan_to_num(_column(episodes, "input_tokens")) + np.nan_to_num(
-        _column(episodes, "output_tokens")
+    cost = np.nan_to_num(numeric(episodes, "cost_usd"))
+    tokens = np.nan_to_num(numeric(episodes, "input_tokens")) + np.nan_to_num(
+        numeric(episodes, "output_tokens")
     )
     reported = bool(n) and bool((cost > 0).any() or (tokens > 0).any())
     outcomes = {
@@ -524,18 +501,18 @@ def compute_stats(
     }
     return Stats(
         episodes=n,
-        successes=wins,
-        failures=n - wins - errors,
-        errors=errors,
-        error_kinds={str(k): int(v) for k, v in kinds.items()},
-        first_error=str(messages.iloc[0]) if len(messages) else None,
-        success_rate=wins / n if n else math.nan,
-        ci_low=low,
-        ci_high=high,
-        mean_steps_to_success=float(won["steps"].mean()) if len(won) else math.nan,
-        ldlj=_finite_mean(_column(episodes, "ldlj")) if has_ee is not False else math.nan,
-        sparc=_finite_mean(_column(episodes, "sparc")) if has_ee is not False else math.nan,
-        act_calls=int(np.isfinite(calls).sum()) if source == "steps" else 0,
+        successes=out["successes"],
+        failures=out["failures"],
+        errors=out["errors"],
+        error_kinds=out["error_kinds"],
+        first_error=out["first_error"],
+        success_rate=out["success_rate"],
+        ci_low=out["ci_low"],
+        ci_high=out["ci_high"],
+        mean_steps_to_success=out["mean_steps_to_success"],
+        ldlj=finite_mean(numeric(episodes, "ldlj")) if has_ee is not False else math.nan,
+        sparc=finite_mean(numeric(episodes, "sparc")) if has_ee is not False else math.nan,
+        act_calls=int(lat["calls"]),
         act_p50_s=p50,
         act_p95_s=p95,
         latency_source=source,
@@ -543,8 +520,8 @@ def compute_stats(
         chunk_hz=chunk_hz,
         action_hz=chunk_hz * n_action_steps,
         control_hz=control_hz,
-        peak_rss_bytes=_max_positive(_column(episodes, "peak_rss_bytes")),
-        peak_device_bytes=_max_positive(_column(episodes, "peak_device_bytes")),
+        peak_rss_bytes=_max_positive(numeric(episodes, "peak_rss_bytes")),
+        peak_device_bytes=_max_positive(numeric(episodes, "peak_device_bytes")),
         cost_per_episode=float(cost.mean()) if reported else None,
         tokens_per_episode=float(tokens.mean()) if reported else None,
         outcomes=outcomes,
