@@ -130,6 +130,8 @@ def test_resume_continues_sample_exactly(handle_demos: Path, tmp_path: Path) -> 
     result = bench("train", *common, "--steps", 5, "--resume", "-o", parts)
     assert result.exit_code == 0, result.output
     assert "resuming" in result.output
+    # One optimizer state, the newest: the one resumed from was replaced.
+    assert len(list(parts.rglob("training_state.pt"))) == 1
 
     a, b = _weights(whole), _weights(parts)
     assert a.keys() == b.keys()

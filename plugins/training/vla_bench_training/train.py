@@ -344,7 +344,7 @@ def fit(
             progress(f"resuming {resume.directory} at step {step}")
     start = time.perf_counter() - summary.wall_s
     running: list[float] = []
-    last_state: Path | None = None
+    last_state: Path | None = resume.directory if resume is not None else None
     model.train()
     while step < steps:
         batches = iter(loader)  # starts an epoch (LeRobot's sampler: seed, epoch, offset)
