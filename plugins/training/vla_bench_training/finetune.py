@@ -19,8 +19,8 @@ from vla_bench_training.train import (
     FINETUNE,
     ResumeState,
     TrainSummary,
-    _open_dataset,
     fit,
+    open_dataset,
 )
 
 
@@ -77,7 +77,7 @@ def finetune(
     from vla_bench_lerobot.loading import CheckpointError, load_pretrained
 
     torch.manual_seed(seed)
-    meta = _open_dataset(dataset)
+    meta = open_dataset(dataset)
     options["stats"] = str(dataset / "meta" / "stats.json")
     try:
         built = load_pretrained(backend, reference, device, None, options)

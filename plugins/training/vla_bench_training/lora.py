@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.contract import PolicyConfigError
-from vla_bench_training.train import TrainSummary, _open_dataset
+from vla_bench_training.train import TrainSummary, open_dataset
 
 if TYPE_CHECKING:
     import torch
@@ -382,7 +382,7 @@ def finetune_openvla(
         raise ValueError("--steps and --batch-size must be at least 1")
     if out.exists() and any(out.iterdir()):
         raise PolicyConfigError(f"{out} exists and is not empty; pass a new -o directory")
-    meta = _open_dataset(dataset)
+    meta = open_dataset(dataset)
     camera_key = _camera_key(meta, settings.camera)
     torch.manual_seed(seed)
     model, examples, statistics = _prepare(pretrained, dataset, camera_key, device)

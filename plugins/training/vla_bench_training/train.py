@@ -154,7 +154,9 @@ def check_new_output(out: Path) -> None:
         )
 
 
-def _open_dataset(root: Path, config: Any | None = None) -> Any:
+def open_dataset(root: Path, config: Any | None = None) -> Any:
+    """``root``'s LeRobot metadata, or with a policy ``config`` the dataset itself, serving
+    the observation history and action horizon that config trains on."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset, LeRobotDatasetMetadata
 
     if not (root / "meta" / "info.json").is_file():
@@ -254,7 +256,7 @@ def train(
     from lerobot.policies.factory import get_policy_class, make_policy, make_pre_post_processors
 
     torch.manual_seed(seed)
-    meta = _open_dataset(dataset)
+    meta = open_dataset(dataset)
     if state is None:
         config = build_config(policy, meta, overrides or {}, device)
         model = make_policy(config, ds_meta=meta)
@@ -300,7 +302,7 @@ def fit(
     from lerobot.datasets import EpisodeAwareSampler
 
     config = model.config
-    data = _open_dataset(dataset, config)
+    data = open_dataset(dataset, config)
     optimizer = config.get_optimizer_preset().build(model.get_optim_params())
     scheduler_config = config.get_scheduler_preset()
     scheduler = scheduler_config.build(optimizer, steps) if scheduler_config else None
