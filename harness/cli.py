@@ -18,9 +18,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from harness.contract import PolicyConfig, PolicyConfigError
+from harness.contract import PolicyConfig, PolicyConfigError, parse_key_values
 from harness.plugins import loaded, registry
-from harness.registry import RegistrationError, UnknownNameError
+from harness.registry import RegistrationError, TaskOptionError, UnknownNameError
 
 # Piped output (scripts, CI logs) is not wrapped at 80 columns: tables stay one row per line.
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -53,6 +53,7 @@ def _fail_on_user_errors(fn: Any) -> Any:
             RunConfigError,
             RunFormatError,
             PolicyConfigError,
+            TaskOptionError,
         ) as exc:
             raise UserError(str(exc).strip("'\"")) from exc
         except LookupError as exc:
@@ -204,6 +205,7 @@ def plugins_cmd(as_json: bool) -> None:
     help="Worker processes running episodes in parallel.",
 )
 @click.option("--policy-args", help="Backend options: k=v,k=v (checkpoint=, device=, dtype=, ...).")
+@click.option("--task-args", help="Task options: k=v,k=v (e.g. render=fast); part of the track.")
 @click.option(
     "--n-action-steps",
     type=click.IntRange(min=1),
@@ -242,6 +244,7 @@ def run_cmd(
     seed: int,
     workers: int,
     policy_args: str | None,
+    task_args: str | None,
     n_action_steps: int | None,
     warmup: int | None,
     step_timeout: float,
@@ -255,6 +258,7 @@ def run_cmd(
 
     try:
         config = PolicyConfig.parse_args(policy_name, policy_args, seed=seed)
+        task_options = parse_key_values(task_args, "--task-args")
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     settings = RunSettings(
@@ -265,6 +269,7 @@ def run_cmd(
         warmup=warmup,
         step_timeout_s=step_timeout,
         video=video,
+        task_options=task_options,
     )
     registry().get("policy", policy_name)  # fail fast, with a suggestion, before any work
     total = sum(len(track.episodes) for _, track in plan_run(config, task_name, settings))

@@ -224,13 +224,7 @@ class PolicyConfig:
         """Parse ``--policy-args k=v,k=v``: checkpoint/device/dtype are fields, the rest options."""
         fields: dict[str, Any] = {}
         options: dict[str, str] = {}
-        for item in filter(None, (part.strip() for part in (text or "").split(","))):
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise ValueError(
-                    f"--policy-args item {item!r} is not key=value "
-                    f"(e.g. --policy-args checkpoint=./ckpt,device=cpu)"
-                )
+        for key, value in parse_key_values(text, "--policy-args").items():
             if key in ("checkpoint", "device", "dtype"):
                 fields[key] = value
             else:
@@ -240,6 +234,17 @@ class PolicyConfig:
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready copy for provenance."""
         return {**dataclasses.asdict(self), "options": dict(self.options)}
+
+
+def parse_key_values(text: str | None, flag: str) -> dict[str, str]:
+    """Parse ``k=v,k=v`` (the syntax of ``--policy-args`` and ``--task-args``)."""
+    out: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} item {item!r} is not key=value (e.g. {flag} a=1,b=2)")
+        out[key.strip()] = value.strip()
+    return out
 
 
 class Policy(Protocol):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable, Iterable
+import inspect
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -35,6 +36,10 @@ class UnknownNameError(LookupError):
 
 class RegistrationError(ValueError):
     """A plugin registered a name twice or with a malformed target."""
+
+
+class TaskOptionError(ValueError):
+    """``--task-args`` named an option the task's factory does not take."""
 
 
 def load_target(target: str | Callable[..., Any]) -> Callable[..., Any]:
@@ -188,6 +193,23 @@ class Registry:
             if names:
                 out[kind] = names
         return out
+
+    def build_task(self, name: str, options: Mapping[str, str] | None = None) -> Any:
+        """Build task ``name`` from its factory, passing ``options`` (``--task-args``) as
+        keyword arguments with string values; the factory converts and validates them."""
+        factory = self.get("task", name).load()
+        options = dict(options or {})
+        if options:
+            params = inspect.signature(factory).parameters
+            takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+            unknown = sorted(set(options) - set(params))
+            if unknown and not takes_any:
+                known = ", ".join(params) or "none"
+                raise TaskOptionError(
+                    f"task {name!r} has no option {', '.join(map(repr, unknown))} "
+                    f"(its options: {known})"
+                )
+        return factory(**options)
 
     def resolve_tasks(self, name: str) -> list[str]:
         """A task name, or a suite name expanded to its tasks (``--task`` takes either)."""

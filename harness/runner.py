@@ -68,12 +68,13 @@ class RunSettings:
     warmup: int | None = None
     step_timeout_s: float = 300.0
     video: int = 0
+    task_options: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 MAX_VIDEO_FRAMES = 300
 """Frames kept per rollout video; longer episodes are subsampled evenly."""
 
-RESUME_KEYS = ("seed", "n_action_steps")
+RESUME_KEYS = ("seed", "n_action_steps", "task_options")
 """Settings that must match to resume a run: they change what an episode does."""
 
 
@@ -246,7 +247,7 @@ class EpisodeRunner:
     def task(self, name: str) -> Task:
         """The task object (built once per process)."""
         if name not in self._tasks:
-            self._tasks[name] = registry().get("task", name).load()()
+            self._tasks[name] = registry().build_task(name, self.settings.task_options)
         return self._tasks[name]
 
     def close(self) -> None:
@@ -503,7 +504,7 @@ def plan_run(
     policy_entry = reg.get("policy", policy_config.name)
     planned = []
     for name in reg.resolve_tasks(task_or_suite):
-        task = reg.get("task", name).load()()
+        task = reg.build_task(name, settings.task_options)
         spaces = policy_entry.extra.get("action_spaces", ("*",))
         if not supports(spaces, task.spec.action_space):
             raise RunConfigError(

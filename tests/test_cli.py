@@ -221,3 +221,17 @@ def test_a_policy_that_cannot_be_built_fails_cleanly_and_leaves_nothing(tmp_path
 def test_plugins_can_add_subcommands() -> None:
     assert "hello ada from a plugin command" in bench("toy-hello", "ada").stdout
     assert "toy-hello" in bench("--help").stdout
+
+
+def test_task_args_reach_the_task_and_join_the_resume_identity(tmp_path: Path) -> None:
+    out = tmp_path / "v"
+    args = ("run", "--policy", "scripted", "--task", "valve", "--episodes", "1", "--out", str(out))
+    bench(*args, "--task-args", "image_size=32x48")
+    assert load_run(out).meta["settings"]["task_options"] == {"image_size": "32x48"}
+    result = bench(*args, "--task-args", "image_size=64", check=False)
+    assert result.returncode != 0 and "task_options" in result.stderr
+    result = bench(*args[:-1], str(tmp_path / "w"), "--task-args", "colour=red", check=False)
+    assert "task 'valve' has no option 'colour' (its options: image_size, shadows)" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr and not (tmp_path / "w").exists()

@@ -116,9 +116,18 @@ def _track_renderer(env: ManipulationEnv) -> None:
     _OPEN_ENVS.add(env)
 
 
-def image_shape(image_size: int | tuple[int, int]) -> tuple[int, int]:
-    """(height, width) from ``224`` or ``(240, 320)``, checked."""
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+def image_shape(image_size: int | str | tuple[int, int]) -> tuple[int, int]:
+    """(height, width) from ``224``, ``(240, 320)`` or the ``--task-args`` text ``"224"`` /
+    ``"240x320"``, checked."""
+    if isinstance(image_size, str):
+        parts = image_size.lower().split("x")
+        if not all(p.strip().isdigit() for p in parts):
+            raise ValueError(f"image_size must look like 224 or 240x320, got {image_size!r}")
+        numbers = tuple(int(p) for p in parts)
+        image_size = numbers[0] if len(numbers) == 1 else numbers  # type: ignore[assignment]
+    size: tuple[Any, ...] = (
+        (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    )
     if len(size) != 2 or not all(isinstance(v, int) and 16 <= v <= 2048 for v in size):
         raise ValueError(
             f"image_size must be an int or (height, width) of ints in 16..2048, got {image_size!r}"

@@ -259,7 +259,9 @@ class PickPlaceExpert(Expert):
         return action
 
 
-def make_task(image_size: int | tuple[int, int] = 224, shadows: bool = False) -> ManipulationTask:
+def make_task(
+    image_size: int | str | tuple[int, int] = 224, shadows: bool | str = False
+) -> ManipulationTask:
     """The ``pick_place`` task (``image_size`` and ``shadows`` configure both cameras)."""
     return ManipulationTask(
         PickPlaceEnv,

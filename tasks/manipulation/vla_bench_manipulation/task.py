@@ -33,12 +33,12 @@ class ManipulationTask:
         instruction: str,
         description: str,
         base_seed: int,
-        image_size: int | tuple[int, int] = 224,
-        shadows: bool = False,
+        image_size: int | str | tuple[int, int] = 224,
+        shadows: bool | str = False,
     ) -> None:
         self._env_class = env_class
         self._image_size = image_shape(image_size)
-        self._shadows = shadows
+        self._shadows = _flag("shadows", shadows)
         self._base_seed = base_seed
         self.spec = TaskSpec(
             name=env_class.task_name,
@@ -61,3 +61,15 @@ class ManipulationTask:
     def make_env(self, episode: EpisodeSpec, *, render: bool = True) -> ManipulationEnv:
         """A fresh env; the caller resets it with ``seed=episode.seed``."""
         return self._env_class(image_size=self._image_size, render=render, shadows=self._shadows)
+
+
+def _flag(name: str, value: bool | str) -> bool:
+    """A boolean option, also from ``--task-args`` text (true/false, 1/0, yes/no)."""
+    if isinstance(value, bool):
+        return value
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}={value!r} is not a boolean (use true or false)")
