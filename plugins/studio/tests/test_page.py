@@ -105,16 +105,28 @@ def test_keyboard_moves_the_end_effector(studio: Any) -> None:
     time.sleep(0.3)
     assert studio.execute_script(read)["steps"] == 0  # idle: no input, no steps
     canvas = studio.find_element("id", "canvas")
-    ActionChains(studio).click(canvas).key_down("d").pause(0.8).key_up("d").perform()
-    moved = studio.execute_script(read)
+
+    def hold(key: str, steps: int) -> dict[str, Any]:
+        """Hold ``key`` for ``steps`` more control steps (however slowly the page runs)."""
+        target = studio.execute_script(read)["steps"] + steps
+        ActionChains(studio).click(canvas).key_down(key).perform()
+        deadline = time.monotonic() + 20
+        while studio.execute_script(read)["steps"] < target and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ActionChains(studio).key_up(key).perform()
+        return studio.execute_script(read)
+
+    moved = hold("d", 4)
     dx, dy, dz = np.subtract(moved["ee"], before["ee"])
     assert moved["steps"] >= 4
     assert dx > 0.04 and abs(dy) < 0.01 and abs(dz) < 0.01  # D is +x only
-    ActionChains(studio).key_down("w").pause(0.5).key_up("w").send_keys(" ").perform()
-    time.sleep(0.6)
-    after = studio.execute_script(read)
+    after = hold("w", 3)
     assert after["ee"][1] - moved["ee"][1] > 0.02  # W is +y
-    assert after["gap"] < moved["gap"] - 0.02  # Space closed the jaws
+    ActionChains(studio).send_keys(" ").perform()
+    time.sleep(0.2)
+    closed = hold("r", 4)
+    assert closed["gap"] < after["gap"] - 0.02  # Space closed the jaws
+    assert closed["ee"][2] > after["ee"][2] + 0.02  # R is up
     legend = studio.find_element("id", "legend").text
     assert "W / S" in legend and "Space" in legend
     assert console_errors(studio) == []

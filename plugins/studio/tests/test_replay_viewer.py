@@ -1,0 +1,107 @@
+"""The 3D replay fragment: built from a run directory, shown offline in headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from studio_kit import console_errors
+from vla_bench_manipulation.replay import ARTIFACT
+from vla_bench_studio.replay import ReplayError, replay_fragment, replay_path
+from vla_bench_training.demos import load_task
+
+from harness.contract import PolicyConfig
+
+
+def _record(run: Path, task_name: str, index: int) -> dict[str, Any]:
+    """Run the expert on a track episode and store its replay where a run keeps it."""
+    task, expert_factory = load_task(task_name)
+    episode = task.track().episodes[index]
+    env = task.make_env(episode, render=False)
+    try:
+        obs, _ = env.reset(seed=episode.seed)
+        expert = expert_factory(PolicyConfig("scripted"))
+        expert.reset(task.spec, episode, env)
+        for _ in range(task.spec.max_steps):
+            obs, _, terminated, truncated, info = env.step(expert.act(obs).actions[0])
+            if info["success"] or terminated or truncated:
+                break
+        data = env.episode_artifacts()[ARTIFACT]
+    finally:
+        env.close()
+    path = replay_path(run, task_name, index)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return dict(json.loads(data))
+
+
+def test_missing_or_foreign_replays_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ReplayError, match=r"no 3D replay of valve episode 3 .*000003\.replay3d"):
+        replay_fragment(tmp_path, "valve", 3)
+    path = replay_path(tmp_path, "valve", 3)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"format": "something-else"}')
+    with pytest.raises(ReplayError, match="not a vla-bench-replay3d/1 replay"):
+        replay_fragment(tmp_path, "valve", 3)
+
+
+@pytest.mark.slow
+def test_replay_plays_offline_in_chromium(chromium: Any, built: None, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    replay = _record(run, "pick_place", 3)
+    replay["instruction"] = "</script><img src=x onerror=window.__pwned=1>"  # stays text
+    replay_path(run, "pick_place", 3).write_text(json.dumps(replay))
+    first = replay_fragment(run, "pick_place", 3)
+    second = replay_fragment(run, "pick_place", 3, include_viewer=False, lazy=True)
+    assert "VlaReplay=" in first and "VlaReplay=" not in second  # the viewer, once per page
+    page = tmp_path / "report.html"
+    page.write_text(
+        f'<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">'
+        f"</head><body><div style='width:640px'>{first}</div>{second}</body></html>"
+    )
+    chromium.get(page.as_uri())
+    assert chromium.execute_script("return window.__pwned") is None
+    viewers = chromium.find_elements("css selector", "[data-vla-replay]")
+    assert len(viewers) == 2
+    assert chromium.execute_script("return Boolean(arguments[0].vlaReplay)", viewers[0])
+    assert not chromium.execute_script("return Boolean(arguments[0].vlaReplay)", viewers[1])
+    viewers[1].find_element("tag name", "button").click()  # the lazy one opens on a click
+    assert chromium.execute_script("return Boolean(arguments[0].vlaReplay)", viewers[1])
+
+    steps = replay["steps"]
+    positions = np.frombuffer(base64.b64decode(replay["pos"]), "<f4").reshape(steps, -1, 3)
+    obj = replay["bodies"].index("obj0")
+    seek = """const [el, step, body] = arguments;
+        el.vlaReplay.seek(step);
+        const p = el.vlaReplay.world.bodies[body].position;
+        const gl = el.vlaReplay.renderer.getContext();
+        const px = new Uint8Array(4 * 320 * 240);
+        gl.readPixels(0, 0, 320, 240, gl.RGBA, gl.UNSIGNED_BYTE, px);
+        let sum = 0;
+        for (let i = 0; i < px.length; i++) sum = (sum + px[i] * (i % 251)) % 1000003;
+        return {pos: [p.x, p.y, p.z], sum, label: el.textContent};"""
+    start = chromium.execute_script(seek, viewers[0], 0, obj)
+    end = chromium.execute_script(seek, viewers[0], steps - 1, obj)
+    assert np.allclose(start["pos"], positions[0, obj], atol=1e-6)
+    assert np.allclose(end["pos"], positions[-1, obj], atol=1e-6)  # the object was carried
+    assert np.linalg.norm(positions[-1, obj] - positions[0, obj]) > 0.05
+    assert start["sum"] != end["sum"]  # and the picture changed with it
+    assert f"step {steps - 1} / {steps - 1}" in end["label"]
+    middle = chromium.execute_script(seek, viewers[0], 1.5, obj)  # between recorded steps
+    assert np.allclose(middle["pos"], (positions[1, obj] + positions[2, obj]) / 2, atol=1e-6)
+
+    chromium.execute_script("arguments[0].vlaReplay.seek(0)", viewers[0])
+    chromium.execute_script("arguments[0].vlaReplay.play()", viewers[0])
+    frame = 0.0
+    for _ in range(50):
+        frame = chromium.execute_script("return arguments[0].vlaReplay.frame", viewers[0])
+        if frame > 2:
+            break
+        chromium.execute_script("return new Promise((r) => setTimeout(r, 50))")
+    assert frame > 2  # playing advances at the control rate
+    assert chromium.execute_script("return window.__pwned") is None
+    assert console_errors(chromium) == []
