@@ -108,8 +108,8 @@ def test_keyboard_moves_the_end_effector(studio: Any) -> None:
 
     def hold(key: str, steps: int) -> dict[str, Any]:
         """Hold ``key`` for ``steps`` more control steps (however slowly the page runs)."""
-        target = studio.execute_script(read)["steps"] + steps
         ActionChains(studio).click(canvas).key_down(key).perform()
+        target = studio.execute_script(read)["steps"] + steps  # counted from the key press
         deadline = time.monotonic() + 20
         while studio.execute_script(read)["steps"] < target and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -153,7 +153,7 @@ for (const f of frames) s.onHandFrame(f);
 s.sendDemo = original;
 s.capture.onEvent = listen;
 Promise.all(sent).then(
-  (demos) => done({events, demos, state: s.capture.state}),
+  (demos) => done({events, demos, state: s.capture.state, panel: s.status.lines}),
   (e) => done({error: String(e)}),
 );
 """
@@ -183,6 +183,7 @@ def test_hand_tracking_capture_becomes_a_replay_checked_dataset(studio: Any, ser
     assert result["replay_success"] and result["kept"]
     # The page's actions are the importer's: same resampling, same calibration model.
     assert result["max_action_difference"] < 1e-6
+    assert out["panel"][0] == "demo 1: replays to success"  # shown in the headset too
 
     # A take stopped a third of the way: it cannot succeed on replay, so it is flagged, not added.
     load(studio, "valve", 5)
@@ -208,3 +209,31 @@ def test_hand_tracking_capture_becomes_a_replay_checked_dataset(studio: Any, ser
     assert tuple(data[0]["observation.images.front"].shape) == (3, 32, 32)
     assert any("FAILS on replay" in line for line in server.lines)
     assert console_errors(studio) == []
+
+
+def test_a_keyboard_take_is_logged_and_replays_in_python(studio: Any, server: Any) -> None:
+    """A take driven by actions (what keys do): logged as target poses, imported, replayed."""
+    ref = rollout("handle", 6)
+    load(studio, "handle", 6)
+    out = studio.execute_async_script(
+        """const [actions, done] = arguments;
+        const s = window.studio;
+        const original = s.sendDemo.bind(s);
+        let sent = null;
+        s.sendDemo = (demo) => (sent = original(demo).then((result) => ({demo, result})));
+        s.toggleRecording();
+        s.replayActions(actions);
+        s.sendDemo = original;
+        (sent ?? Promise.resolve(null)).then(done, (e) => done({error: String(e)}));""",
+        ref.actions,
+    )
+    assert out is not None and "error" not in out, out  # success stopped the take and sent it
+    demo, result = out["demo"], out["result"]
+    assert (
+        demo["input"] == "keyboard" and demo["success"] and len(demo["actions"]) == len(ref.actions)
+    )
+    assert len(demo["log"]["samples"]) == len(ref.actions) + 1  # the start pose, then one per step
+    assert result["replay_success"] and result["kept"]
+    assert result["max_action_difference"] < 1e-9  # pose differences give back the actions
+    line = json.loads((server.config.out / "handle" / "demos.jsonl").read_text().splitlines()[-1])
+    assert line["input"] == "keyboard" and line["replay_success"]

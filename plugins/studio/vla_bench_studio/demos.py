@@ -102,13 +102,20 @@ class DemoStore:
             folder = self.out / task
             logs = folder / "logs"
             logs.mkdir(parents=True, exist_ok=True)
-            number = len(self._manifest(task)) + 1
+            # Numbered after every log on disk, so a demo whose import crashed is never overwritten.
+            taken = [int(p.name[5:9]) for p in logs.glob("demo-[0-9][0-9][0-9][0-9].json")]
+            number = max(taken, default=0) + 1
             stem = f"demo-{number:04d}"
             log_path = logs / f"{stem}.json"
             _write_atomic(logs / f"{stem}.calibration.json", json.dumps(demo["calibration"]))
             _write_atomic(logs / f"{stem}.actions.json", json.dumps(demo["actions"]))
             _write_atomic(log_path, json.dumps(log))
-            result = self._import(task, log_path, calibration, actions, number)
+            try:
+                result = self._import(task, log_path, calibration, actions, number)
+            except Exception as exc:
+                error = {"demo": number, "log": str(log_path.relative_to(self.out)), "kept": False}
+                self._append(task, {**error, "error": f"{type(exc).__name__}: {exc}"})
+                raise
             line = {
                 **result.to_dict(),
                 "input": source,
@@ -121,9 +128,12 @@ class DemoStore:
                 "mujoco_wasm": str(demo.get("mujoco_wasm")),
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
-            with open(folder / MANIFEST, "a", encoding="utf-8") as f:
-                f.write(json.dumps(line) + "\n")
+            self._append(task, line)
         return result
+
+    def _append(self, task: str, line: dict[str, Any]) -> None:
+        with open(self.out / task / MANIFEST, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
 
     def _import(
         self, task: str, log_path: Path, calibration: Any, actions: np.ndarray, number: int

@@ -97,7 +97,7 @@ export function buildScene(description) {
 export function orbitCamera(aspect) {
   const camera = new THREE.PerspectiveCamera(45, aspect, 0.01, 30);
   camera.up.copy(Z_UP);
-  camera.position.set(-0.35, -0.75, 0.55);
+  camera.position.set(-0.42, -0.88, 0.62);
   camera.lookAt(0, 0.05, 0.05);
   return camera;
 }

@@ -31,6 +31,42 @@ function dispose(object) {
   });
 }
 
+/** Text and a hold-progress ring drawn in the scene, for the headset (the DOM is not visible). */
+class XRStatus {
+  constructor() {
+    this.canvas = Object.assign(document.createElement("canvas"), { width: 512, height: 192 });
+    this.texture = new THREE.CanvasTexture(this.canvas);
+    this.panel = new THREE.Mesh(new THREE.PlaneGeometry(0.36, 0.135), new THREE.MeshBasicMaterial({ map: this.texture, transparent: true }));
+    // In the task frame: above the back of the table, facing the demonstrator (-y).
+    this.panel.position.set(0, 0.32, 0.42);
+    this.panel.rotation.x = Math.PI / 2;
+    this.ring = new THREE.Mesh(new THREE.RingGeometry(0.014, 0.019, 32), new THREE.MeshBasicMaterial({ color: 0xe9c46a, side: THREE.DoubleSide }));
+    this.ring.visible = false;
+    this.lines = [];
+  }
+
+  /** Show `lines` on the panel. */
+  show(lines) {
+    this.lines = lines;
+    const g = this.canvas.getContext("2d");
+    g.fillStyle = "rgba(29, 35, 42, 0.85)";
+    g.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    g.fillStyle = "#fff";
+    g.font = "bold 30px system-ui, sans-serif";
+    lines.forEach((line, i) => g.fillText(line, 20, 48 + 46 * i, this.canvas.width - 40));
+    this.texture.needsUpdate = true;
+  }
+
+  /** The calibration hold's progress (0..1) as a ring at the pinch point; hidden at 0. */
+  progress(fraction, position) {
+    this.ring.visible = fraction > 0 && fraction < 1;
+    if (!this.ring.visible) return;
+    this.ring.geometry.dispose();
+    this.ring.geometry = new THREE.RingGeometry(0.014, 0.019, 32, 1, Math.PI / 2, -2 * Math.PI * fraction);
+    this.ring.position.copy(position);
+  }
+}
+
 class Studio {
   constructor() {
     this.ready = false;
@@ -42,6 +78,9 @@ class Studio {
     this.controls = new OrbitControls(this.camera, this.canvas);
     this.controls.target.set(0, 0.05, 0.05);
     this.controls.update();
+    // Software WebGL takes 100+ ms a frame: draw only when something moved.
+    this.dirty = true;
+    this.controls.addEventListener("change", () => (this.dirty = true));
     this.view = "orbit";
     this.root = new THREE.Group();
     this.markers = [0x2a9d8f, 0xe9c46a].map((color) => {
@@ -49,6 +88,7 @@ class Studio {
       m.visible = false;
       return m;
     });
+    this.status = new XRStatus();
     this.clock = { last: null, acc: 0, running: false };
     this.recording = null;
     this.over = null;
@@ -79,13 +119,18 @@ class Studio {
     else query.set("index", index);
     const episode = await getJSON(`/api/episode?${query}`);
     if (this.sim) this.sim.dispose();
-    if (this.world) dispose(this.world.scene);
+    if (this.world) {
+      this.root.remove(this.status.panel);
+      this.world.scene.remove(...this.markers, this.status.ring);
+      dispose(this.world.scene); // its lights and the last episode's bodies (in root)
+      this.root.clear();
+    }
     this.episode = episode;
     this.sim = new Sim(this.mujoco, episode);
     this.world = buildScene(episode.scene);
-    this.root.clear();
     for (const body of this.world.bodies) this.root.add(body);
-    this.world.scene.add(this.root, ...this.markers);
+    this.root.add(this.status.panel);
+    this.world.scene.add(this.root, ...this.markers, this.status.ring);
     const ctl = episode.controller;
     this.teleop = new Teleop({ low: ctl.action_low, high: ctl.action_high });
     this.capture = new HandCapture({
@@ -116,6 +161,7 @@ class Studio {
   /** Back to the episode's initial state; the control clock waits for the first input. */
   resetEpisode() {
     this.sim.reset();
+    this.dirty = true;
     this.clock.running = false;
     this.over = null;
     this.teleop.gripper = -1;
@@ -138,6 +184,7 @@ class Studio {
   /** One control step with `action`; returns the step's result (success, progress, failure, done). */
   applyAction(action) {
     const result = { ...this.sim.step(action), done: this.sim.steps >= this.episode.max_steps };
+    this.dirty = true;
     if (this.recording) {
       this.recording.actions.push(Array.from(action));
       this.recording.samples.push(this.keyboardSample(action[6] > 0));
@@ -174,6 +221,9 @@ class Studio {
     if (xrFrame) this.onHandFrame(readFrame(time, xrFrame, this.renderer.xr.getReferenceSpace()));
     else this.keyboardTicks(time);
     this.resize();
+    if (!this.dirty && !xrFrame) return;
+    this.dirty = false;
+    this.status.panel.visible = Boolean(this.xrSession);
     if (this.view !== "orbit" && !this.xrSession) lookThrough(this.camera, this.world.cameras[this.view]);
     this.world.setPoses(this.sim.data.xpos, this.sim.data.xquat);
     this.renderer.render(this.world.scene, this.camera);
@@ -213,6 +263,8 @@ class Studio {
         this.markers[i].position.set((a[0] + b[0]) / 2, (a[1] + b[1]) / 2, (a[2] + b[2]) / 2);
       }
     });
+    this.status.progress(this.capture.state === "calibrating" ? this.capture.progress : 0, this.markers[0].position);
+    this.status.ring.lookAt(new THREE.Vector3(...(frame.head?.position ?? [0, 1.6, 0])));
     if (this.xrSession) this.placeRoot(this.capture.calibration ?? XR_DEFAULT);
   }
 
@@ -233,7 +285,10 @@ class Studio {
       live: "live: your hand drives the gripper; left pinch starts a take",
       recording: "recording: left pinch stops, 1 s left pinch discards",
     }[type];
-    if (text) $("xr-state").textContent = text;
+    if (text) {
+      $("xr-state").textContent = text;
+      this.status.show([...text.split(": "), `demos: ${$("demo-count").textContent} sent, ${$("demo-kept").textContent} kept`]);
+    }
     if (type === "recording") this.showRecording(true);
     if (type === "live" || type === "discarded") this.showRecording(false);
     if (type === "demo") this.sendDemo(detail);
@@ -275,6 +330,7 @@ class Studio {
       item.className = r.replay_success ? "ok" : "flag";
       item.textContent = `demo ${r.demo}, seed ${demo.seed}: ${r.replay_success ? "replays to success" : "FAILS on replay in Python"}${r.kept ? ", kept" : ", not added"}`;
       this.setDemoCount(r);
+      this.status.show([`demo ${r.demo}: ${r.replay_success ? "replays to success" : "FAILS on replay"}`, `demos: ${r.received} sent, ${r.added} kept`]);
       return r;
     } catch (error) {
       item.className = "flag";
@@ -379,11 +435,12 @@ class Studio {
 
   setView(view) {
     this.view = view;
+    this.dirty = true;
     $("camera").value = view;
     this.controls.enabled = view === "orbit";
     if (view === "orbit") {
       this.camera.fov = 45;
-      this.camera.position.set(-0.35, -0.75, 0.55);
+      this.camera.position.set(-0.42, -0.88, 0.62);
       this.camera.lookAt(this.controls.target);
       this.camera.updateProjectionMatrix();
       this.controls.update();
@@ -398,6 +455,7 @@ class Studio {
       this.renderer.setSize(w, h, false);
       this.camera.aspect = w / h;
       this.camera.updateProjectionMatrix();
+      this.dirty = true;
     }
   }
 
