@@ -12,8 +12,8 @@ from vla_bench_claude.standin import AnthropicStandIn, OpenAIStandIn, serve
 
 from harness.cli import main as bench
 from harness.contract import PolicyConfig
-from harness.results import load_run
 from harness.record import RunSettings
+from harness.results import load_run
 from harness.run import execute
 
 
