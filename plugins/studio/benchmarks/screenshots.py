@@ -4,9 +4,8 @@ HTML leaderboard page, both in headless Chromium.
     MUJOCO_GL=egl .venv/bin/python plugins/studio/benchmarks/screenshots.py [-o reports/studio]
 
 The leaderboard page is the real ``bench report`` HTML of a real ``bench run`` (scripted expert,
-pick_place, 2 episodes); the runner does not write episode artifacts yet, so the replay of
-episode 0 is made by calling the env directly, stored where a run keeps it, and its fragment
-inserted after that task's rollout clip.
+pick_place, 2 episodes), with the fragment of episode 0's replay (the artifact the run stored)
+inserted beside that task's rollout clip: the leaderboard does not embed replays itself yet.
 """
 
 from __future__ import annotations
@@ -69,11 +68,8 @@ def studio_shot(driver: object, out: Path) -> None:
 def leaderboard_shot(driver: object, out: Path) -> None:
     """A real leaderboard page with the 3D replay of pick_place episode 0 in its drill-down."""
     from vla_bench_leaderboard import html
-    from vla_bench_manipulation.replay import ARTIFACT
-    from vla_bench_studio.replay import replay_fragment, replay_path
-    from vla_bench_training.demos import load_task
+    from vla_bench_studio.replay import replay_fragment
 
-    from harness.contract import PolicyConfig
     from harness.results import load_run
 
     work = Path(tempfile.mkdtemp(prefix="studio-shots-"))
@@ -83,20 +79,6 @@ def leaderboard_shot(driver: object, out: Path) -> None:
          "--episodes", "2", "--video", "1", "--out", str(run)],
         check=True, capture_output=True,
     )  # fmt: skip
-    task, expert_factory = load_task("pick_place")
-    episode = task.track().episodes[0]
-    env = task.make_env(episode, render=False)
-    try:
-        obs, _ = env.reset(seed=episode.seed)
-        expert = expert_factory(PolicyConfig("scripted"))
-        expert.reset(task.spec, episode, env)
-        for _ in range(task.spec.max_steps):
-            obs, _, terminated, truncated, info = env.step(expert.act(obs).actions[0])
-            if info["success"] or terminated or truncated:
-                break
-        replay_path(run, "pick_place", 0).write_bytes(env.episode_artifacts()[ARTIFACT])
-    finally:
-        env.close()
     page = html.render([load_run(run)], [])
     # Beside the task's rollout clip: after the clip box that holds the first clip figure.
     at = page.index("</div>", page.index("</figure>", page.index('<figure class="clip')))

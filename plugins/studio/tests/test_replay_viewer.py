@@ -1,4 +1,4 @@
-"""The 3D replay fragment: built from a run directory, shown offline in headless Chromium."""
+"""The 3D replay fragment: from a run directory `bench run` wrote, in headless Chromium."""
 
 from __future__ import annotations
 
@@ -9,34 +9,22 @@ from typing import Any
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from studio_kit import console_errors
-from vla_bench_manipulation.replay import ARTIFACT
 from vla_bench_studio.replay import ReplayError, replay_fragment, replay_path
-from vla_bench_training.demos import load_task
 
-from harness.contract import PolicyConfig
+from harness.cli import main
 
 
-def _record(run: Path, task_name: str, index: int) -> dict[str, Any]:
-    """Run the expert on a track episode and store its replay where a run keeps it."""
-    task, expert_factory = load_task(task_name)
-    episode = task.track().episodes[index]
-    env = task.make_env(episode, render=False)
-    try:
-        obs, _ = env.reset(seed=episode.seed)
-        expert = expert_factory(PolicyConfig("scripted"))
-        expert.reset(task.spec, episode, env)
-        for _ in range(task.spec.max_steps):
-            obs, _, terminated, truncated, info = env.step(expert.act(obs).actions[0])
-            if info["success"] or terminated or truncated:
-                break
-        data = env.episode_artifacts()[ARTIFACT]
-    finally:
-        env.close()
-    path = replay_path(run, task_name, index)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return dict(json.loads(data))
+def _record(run: Path, task_name: str, episodes: int) -> None:
+    """``bench run`` the scripted expert: the runner stores each episode's replay artifact."""
+    result = CliRunner().invoke(
+        main,
+        ["run", "--policy", "scripted", "--task", task_name, "--episodes", str(episodes),
+         "--out", str(run)],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
 
 
 def test_missing_or_foreign_replays_are_named(tmp_path: Path) -> None:
@@ -52,11 +40,12 @@ def test_missing_or_foreign_replays_are_named(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_replay_plays_offline_in_chromium(chromium: Any, built: None, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    replay = _record(run, "pick_place", 3)
+    _record(run, "pick_place", 1)
+    replay = json.loads(replay_path(run, "pick_place", 0).read_text())
     replay["instruction"] = "</script><img src=x onerror=window.__pwned=1>"  # stays text
-    replay_path(run, "pick_place", 3).write_text(json.dumps(replay))
-    first = replay_fragment(run, "pick_place", 3)
-    second = replay_fragment(run, "pick_place", 3, include_viewer=False, lazy=True)
+    replay_path(run, "pick_place", 0).write_text(json.dumps(replay))
+    first = replay_fragment(run, "pick_place", 0)
+    second = replay_fragment(run, "pick_place", 0, include_viewer=False, lazy=True)
     assert "VlaReplay=" in first and "VlaReplay=" not in second  # the viewer, once per page
     page = tmp_path / "report.html"
     page.write_text(
