@@ -93,7 +93,7 @@ def test_success_rule_port_agrees_on_random_actions(studio: Any, task: str) -> N
         assert np.allclose([mine["progress"][k] for k in theirs], list(theirs.values()), atol=1e-6)
 
 
-def test_keyboard_moves_the_end_effector(studio: Any) -> None:
+def test_keyboard_and_mouse_move_the_end_effector(studio: Any) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
 
     load(studio, "valve", 0)
@@ -127,6 +127,17 @@ def test_keyboard_moves_the_end_effector(studio: Any) -> None:
     closed = hold("r", 4)
     assert closed["gap"] < after["gap"] - 0.02  # Space closed the jaws
     assert closed["ee"][2] > after["ee"][2] + 0.02  # R is up
+    # Shift + drag to the right moves the gripper in the table plane, towards screen right (+x).
+    from selenium.webdriver.common.keys import Keys
+
+    start = studio.execute_script(read)
+    drag = ActionChains(studio).key_down(Keys.SHIFT).move_to_element(canvas).click_and_hold()
+    drag.move_by_offset(60, 0).move_by_offset(60, 0).release().key_up(Keys.SHIFT).perform()
+    deadline = time.monotonic() + 20
+    while studio.execute_script(read)["steps"] < start["steps"] + 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    dragged = np.subtract(studio.execute_script(read)["ee"], start["ee"])
+    assert dragged[0] > 0.02 and abs(dragged[2]) < 0.005
     legend = studio.find_element("id", "legend").text
     assert "W / S" in legend and "Space" in legend
     assert console_errors(studio) == []

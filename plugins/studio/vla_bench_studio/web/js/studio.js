@@ -365,6 +365,7 @@ class Studio {
     const onControl = (e) => e.target.closest?.("input, select");
     window.addEventListener("keydown", (e) => {
       if (onControl(e)) return;
+      if (e.repeat && e.code === "Space") return e.preventDefault(); // a held Space toggles once
       const special = {
         Backspace: () => this.resetEpisode(),
         BracketLeft: () => this.stepEpisode(-1),
@@ -407,8 +408,8 @@ class Studio {
       if (!e.shiftKey) return;
       const z = this.sim.eePos()[2];
       drag = { z, at: hit(e, z) };
-      this.controls.enabled = false;
-    });
+      this.controls.enabled = false; // before OrbitControls sees the press: no pan
+    }, { capture: true });
     this.canvas.addEventListener("pointermove", (e) => {
       if (!drag) return;
       const at = hit(e, drag.z);

@@ -41,9 +41,12 @@ export async function xrUnavailable() {
  * loop then receives XRFrames (the page reads them with readFrame). */
 export async function startSession(renderer) {
   const session = await navigator.xr.requestSession("immersive-vr", {
-    requiredFeatures: ["local-floor", "hand-tracking"],
+    requiredFeatures: ["hand-tracking"],
+    optionalFeatures: ["local-floor"],
   });
-  renderer.xr.setReferenceSpaceType("local-floor");
+  // Without a floor-level space the origin is the head's start: calibration places the table.
+  const floor = session.enabledFeatures?.includes("local-floor") ?? true;
+  renderer.xr.setReferenceSpaceType(floor ? "local-floor" : "local");
   await renderer.xr.setSession(session);
   return session;
 }
