@@ -133,6 +133,9 @@ class Studio {
     this.world.scene.add(this.root, ...this.markers, this.status.ring);
     const ctl = episode.controller;
     this.teleop = new Teleop({ low: ctl.action_low, high: ctl.action_high });
+    this.recording = null; // a keyboard take never spans two episodes
+    this.showRecording(false);
+    const previous = this.capture;
     this.capture = new HandCapture({
       hz: ctl.control_hz,
       low: ctl.action_low,
@@ -146,6 +149,11 @@ class Studio {
       },
       onEvent: (type, detail) => this.onCaptureEvent(type, detail),
     });
+    if (previous?.calibration) {
+      // Another episode, the same demonstrator: keep the calibration, take control on release.
+      this.capture.calibration = previous.calibration;
+      this.capture.setState("armed");
+    }
     $("task").value = episode.task;
     $("episode").replaceChildren(
       ...episode.track_seeds.map((s, i) => new Option(`${i} (seed ${s})`, i, false, i === episode.episode)),
