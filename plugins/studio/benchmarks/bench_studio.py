@@ -4,9 +4,13 @@ and the cost of the env's 3D replay recording.
     MUJOCO_GL=egl .venv/bin/python plugins/studio/benchmarks/bench_studio.py [--episodes 50]
 
 For each manipulation task, in headless Chromium (software WebGL, 1280x800 window):
-- one ``mj_step`` of MuJoCo's WASM build (median of batches) and one control step of the page's
-  port of ``ManipulationEnv.step`` (50 substeps), next to the same in Python MuJoCo;
-- one three.js frame (render + a 1-pixel read-back so the GPU work is finished), median;
+- one ``mj_step`` of MuJoCo's WASM build (batches of 200 at the reset state) and one control
+  step of the page's port of ``ManipulationEnv.step`` (50 substeps; averaged over the expert's
+  episode), next to the same in Python MuJoCo;
+- one three.js frame (render + a 1-pixel read-back so the GPU work is finished), at the page's
+  canvas size and at 480x360;
+Timings print as median (min) over repeats: with other work on the machine the minimum is the
+least disturbed.
 - the expert's actions of the first N track episodes replayed in the page: does success come at
   the same step as in Python, and the largest |qpos| difference at the end;
 - the env's per-step pose recording (``PoseLog.add``) against a whole ``env.step``.
@@ -39,11 +43,9 @@ const s = window.studio;
 const control = [];
 for (let r = 0; r < repeats; r++) {
   s.sim.reset();
-  for (const a of actions) {
-    const t = performance.now();
-    s.sim.step(a);
-    control.push(performance.now() - t);
-  }
+  const t = performance.now();  // per episode: the page's clock is coarse (0.1 ms)
+  for (const a of actions) s.sim.step(a);
+  control.push((performance.now() - t) / actions.length);
 }
 s.sim.reset();
 const mj = s.mujoco, m = s.sim.model, d = s.sim.data;
@@ -65,7 +67,17 @@ for (let r = 0; r < 60; r++) {
   frame.push(performance.now() - t);
 }
 const c = s.renderer.domElement;
-return {control, step, frame, size: [c.width, c.height]};
+const size = [c.width, c.height];
+s.renderer.setSize(480, 360, false);
+const small = [];
+for (let r = 0; r < 60; r++) {
+  const t = performance.now();
+  s.renderer.render(s.world.scene, s.camera);
+  gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
+  small.push(performance.now() - t);
+}
+s.renderer.setSize(size[0], size[1], false);
+return {control, step, frame, small, size};
 """
 
 LOAD = """
@@ -79,8 +91,15 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
-def python_times(task_name: str, actions: list[list[float]], repeats: int) -> tuple[float, float]:
-    """Median Python control step (ms) and mj_step (µs) on the same actions."""
+def figure(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
+    """``median (min)``: the minimum is the least disturbed by other load on the machine."""
+    return f"{median(values) * scale:.{digits}f} ({min(values) * scale:.{digits}f})"
+
+
+def python_times(
+    task_name: str, actions: list[list[float]], repeats: int
+) -> tuple[list[float], list[float]]:
+    """Python control steps (s) on the same actions, and mj_step batches (s per step)."""
     import mujoco
     from vla_bench_training.demos import load_task
 
@@ -91,10 +110,10 @@ def python_times(task_name: str, actions: list[list[float]], repeats: int) -> tu
     try:
         for _ in range(repeats):
             env.reset(seed=episode.seed)
+            t = time.perf_counter()
             for a in actions:
-                t = time.perf_counter()
                 env.step(np.asarray(a))
-                control.append(time.perf_counter() - t)
+            control.append((time.perf_counter() - t) / len(actions))
         env.reset(seed=episode.seed)
         batches = []
         for _ in range(20):
@@ -103,7 +122,7 @@ def python_times(task_name: str, actions: list[list[float]], repeats: int) -> tu
             batches.append((time.perf_counter() - t) / 500)
     finally:
         env.close()
-    return median(control) * 1e3, median(batches) * 1e6
+    return control, batches
 
 
 def recording_cost(task_name: str, actions: list[list[float]]) -> tuple[float, float]:
@@ -164,22 +183,24 @@ def main() -> None:
         import mujoco
 
         print(f"MuJoCo WASM {version} (mujoco-js) vs Python {mujoco.__version__}\n")
+        print("median (min) over repeats; WASM and three.js in Chromium, Python in this process")
         header = (
-            f"{'task':<11} {'WASM mj_step':>13} {'py mj_step':>11} {'WASM ctrl step':>15} "
-            f"{'py ctrl step':>13} {'frame (ms)':>11} {'canvas':>9}"
+            f"{'task':<11} {'mj_step µs WASM':>16} {'Python':>12} {'control step ms WASM':>21} "
+            f"{'Python':>12} {'frame ms (canvas)':>22} {'frame ms 480x360':>17}"
         )
         print(header)
         agreement = {}
         for name in TASKS:
             ref = rollout(name, 0)
             assert driver.execute_async_script(LOAD, {"task": name, "index": 0}) is None
-            page = driver.execute_script(TIME_PAGE, ref.actions, 5, 200)
-            py_control, py_step = python_times(name, ref.actions, 5)
+            page = driver.execute_script(TIME_PAGE, ref.actions, 15, 200)
+            py_control, py_step = python_times(name, ref.actions, 15)
             w, h = page["size"]
+            frame = figure(page["frame"], 1, 0) + f" ({w}x{h})"
             print(
-                f"{name:<11} {median(page['step']) * 1e3:>10.1f} µs {py_step:>8.1f} µs "
-                f"{median(page['control']):>12.2f} ms {py_control:>10.2f} ms "
-                f"{median(page['frame']):>11.2f} {w}x{h:>4}"
+                f"{name:<11} {figure(page['step'], 1e3):>16} {figure(py_step, 1e6):>12} "
+                f"{figure(page['control'], 1, 2):>21} {figure(py_control, 1e3, 2):>12} "
+                f"{frame:>22} {figure(page['small'], 1, 0):>17}"
             )
             agreement[name] = compare(driver, name, args.episodes)
         print(f"\nexpert actions of the first {args.episodes} track episodes replayed in the page:")

@@ -20,9 +20,14 @@ def bench(*args: object) -> Any:
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
-def fetch(url: str, body: bytes | None = None) -> tuple[int, bytes, str]:
-    """(status, body, content type) of a GET, or of a POST when ``body`` is given."""
-    request = urllib.request.Request(url, data=body, method="POST" if body else "GET")
+def fetch(
+    url: str, body: bytes | None = None, kind: str = "application/json"
+) -> tuple[int, bytes, str]:
+    """(status, body, content type) of a GET, or of a POST of ``body`` as ``kind``."""
+    headers = {"Content-Type": kind} if body else {}
+    request = urllib.request.Request(
+        url, data=body, headers=headers, method="POST" if body else "GET"
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as r:
             return r.status, r.read(), r.headers.get("Content-Type", "")
@@ -95,4 +100,8 @@ def test_api_errors_name_the_problem(server: Any) -> None:
     assert status == 400 and "'seed' must be" in json.loads(body)["error"]
     status, body, _ = fetch(server.url + "api/demos", b"not json")
     assert status == 400
+    status, body, _ = fetch(server.url + "api/demos", b'{"task": "../../etc", "seed": 1}')
+    assert status == 400 and "not one of the studio's tasks" in json.loads(body)["error"]
+    # What another site's page could send without a CORS preflight is refused.
+    assert fetch(server.url + "api/demos", b'{"task": "valve"}', kind="text/plain")[0] == 415
     assert fetch(server.url + "api/nothing", b"{}")[0] == 404

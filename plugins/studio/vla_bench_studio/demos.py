@@ -24,6 +24,7 @@ from typing import Any
 
 import mujoco
 import numpy as np
+from vla_bench_manipulation.plugin import TASKS
 
 MANIFEST = "demos.jsonl"
 INPUTS = ("xr", "keyboard")
@@ -89,6 +90,8 @@ class DemoStore:
         from vla_bench_training.handtracking import calibration_from_dict
 
         task = _field(demo, "task", str)
+        if task not in TASKS:  # it names a folder: only a known task may
+            raise DemoError(f"demo task {task!r} is not one of the studio's tasks {sorted(TASKS)}")
         seed = _field(demo, "seed", int)
         source = _field(demo, "input", str)
         if source not in INPUTS:

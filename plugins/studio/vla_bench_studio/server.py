@@ -80,6 +80,13 @@ class _Handler(BaseHTTPRequestHandler):
         if urlsplit(self.path).path != "/api/demos":
             self._json({"error": f"no POST endpoint {self.path}"}, HTTPStatus.NOT_FOUND)
             return
+        # JSON only: another site's page cannot send that to 127.0.0.1 without a CORS
+        # preflight, which this server never grants.
+        if self.headers.get_content_type() != "application/json":
+            self._json(
+                {"error": "send demos as application/json"}, HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+            )
+            return
         length = int(self.headers.get("Content-Length") or 0)
         if not 0 < length <= MAX_UPLOAD:
             self._json({"error": f"demo body of {length} bytes"}, HTTPStatus.BAD_REQUEST)
