@@ -5,7 +5,7 @@ HTML leaderboard page, both in headless Chromium.
 
 The leaderboard page is the real ``bench report`` HTML of a real ``bench run`` (scripted expert,
 pick_place, 2 episodes), with the fragment of episode 0's replay (the artifact the run stored)
-inserted beside that task's rollout clip: the leaderboard does not embed replays itself yet.
+inserted in the policy's drill-down: the leaderboard does not embed replays itself yet.
 """
 
 from __future__ import annotations
@@ -80,30 +80,33 @@ def leaderboard_shot(driver: object, out: Path) -> None:
         check=True, capture_output=True,
     )  # fmt: skip
     page = html.render([load_run(run)], [])
-    # Beside the task's rollout clip: after the clip box that holds the first clip figure.
-    at = page.index("</div>", page.index("</figure>", page.index('<figure class="clip')))
+    # In the policy's drill-down, after its rollout clips (when the report shows them).
+    at = page.index("<h4>Provenance</h4>")
     box = (
-        '<div class="clipbox" style="width:480px"><div class="sub">pick_place · 3D replay</div>'
-        f"{replay_fragment(run, 'pick_place', 0)}</div>"
+        '<h4>3D replay</h4><div class="clips"><div class="clipbox" style="width:480px">'
+        f'<div class="sub">pick_place</div>{replay_fragment(run, "pick_place", 0)}</div></div>'
     )
-    page = page[: at + len("</div>")] + box + page[at + len("</div>") :]
+    page = page[:at] + box + page[at:]
     path = work / "leaderboard.html"
     path.write_text(page, encoding="utf-8")
     driver.get(path.as_uri())  # type: ignore[attr-defined]
     driver.find_element("css selector", "#overall button.toggle").click()  # type: ignore[attr-defined]
     viewer = driver.find_element("css selector", "[data-vla-replay]")  # type: ignore[attr-defined]
-    clips = viewer.find_element("xpath", "ancestor::div[@class='clips']")
+    detail = viewer.find_element("xpath", "ancestor::td")
+    first = detail.find_elements("xpath", ".//h4[.='Rollouts' or .='3D replay']")[0]
     driver.execute_script(  # type: ignore[attr-defined]
-        "arguments[0].scrollIntoView(); window.scrollBy(0, -40);"
+        "arguments[0].scrollIntoView(); window.scrollBy(0, -30);"
         "arguments[1].vlaReplay.seek(arguments[1].vlaReplay.data.steps * 0.55)",
-        clips,
+        first,
         viewer,
     )
     time.sleep(0.5)
+    top = driver.execute_script("return arguments[0].getBoundingClientRect().top", first)  # type: ignore[attr-defined]
     rect = driver.execute_script(  # type: ignore[attr-defined]
         "const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]",
-        clips,
+        viewer,
     )
+    rect[1] = top
     crop = (0, max(0, int(rect[1]) - 30), 1280, min(1000, int(rect[3]) + 12))
     save_png(driver.get_screenshot_as_png(), out / "replay-in-leaderboard.png", crop)  # type: ignore[attr-defined]
 
