@@ -50,7 +50,10 @@ class UserError(click.ClickException):
         if debug_enabled() and self.__cause__ is not None:
             import traceback
 
-            text = "".join(traceback.format_exception(self.__cause__))
+            cause = self.__cause__
+            text = getattr(cause, "remote_traceback", "") + "".join(
+                traceback.format_exception(cause)
+            )
             err_console.print(escape(scrub_text(text)), highlight=False)
         err_console.print(
             f"[bold red]error:[/] {escape(scrub_text(self.message))}", highlight=False
@@ -268,6 +271,13 @@ def plugins_cmd(as_json: bool) -> None:
     help="Seconds one act() call may take before the episode ends as policy_timeout.",
 )
 @click.option(
+    "--sim-timeout",
+    type=click.FloatRange(min=0),
+    default=120.0,
+    show_default=True,
+    help="Seconds one env.reset/env.step may take before the episode ends as sim_error.",
+)
+@click.option(
     "--video",
     type=click.IntRange(min=0),
     default=0,
@@ -328,6 +338,7 @@ def run_cmd(
     n_action_steps: int | None,
     warmup: int | None,
     step_timeout: float,
+    sim_timeout: float,
     video: int,
     isolate: str,
     placement: str,
@@ -355,6 +366,7 @@ def run_cmd(
         n_action_steps=n_action_steps,
         warmup=warmup,
         step_timeout_s=step_timeout,
+        sim_timeout_s=sim_timeout,
         video=video,
         task_options=task_options,
         isolate=isolate,
