@@ -106,3 +106,19 @@ def test_bad_actions_are_refused(action: np.ndarray) -> None:
     with pytest.raises(ValueError, match="4 finite floats"):
         env.step(action)
     env.close()
+
+
+def test_actions_reach_metaworld_as_float32_as_from_a_lerobot_policy() -> None:
+    """A float64 action moves Meta-World differently (its arithmetic follows the action's
+    dtype); LeRobot's policies hand it float32, so ours must too."""
+    task = registry().build_task("push-v3", {"render": "fast"})
+    ours, _ = rollout(task, 1004, ACTIONS)
+    sim = task.make_env(EpisodeSpec(0, 1004), render=False).sim
+    float64: list[np.ndarray] = []
+    float32: list[np.ndarray] = []
+    for dtype, states in ((np.float64, float64), (np.float32, float32)):
+        sim.seed(1004)
+        states[:] = [sim.reset()[0]]
+        states.extend(sim.step(a.astype(dtype))[0] for a in ACTIONS)
+    np.testing.assert_array_equal(ours, np.array(float32))
+    assert not np.array_equal(ours, np.array(float64))
