@@ -43,6 +43,7 @@ def vla_bench_register_tasks(registry: Registry) -> None:
             suite=SUITE,
             description=f"{instruction} ({difficulty.replace('_', ' ')})",
             expert=EXPERT,
+            action_space="metaworld_xyz_gripper",
         )
     for difficulty in DIFFICULTIES:
         registry.add_suite(
