@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -75,6 +76,10 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     )
 
 
+_DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM})
+"""Filesystem errors a user fixes (space, quota, permissions): one line, not a traceback."""
+
+
 def _fail_on_user_errors(fn: Any) -> Any:
     """Turn the project's user-error types into clean one-line errors; bugs stay tracebacks."""
     from functools import wraps
@@ -85,6 +90,11 @@ def _fail_on_user_errors(fn: Any) -> Any:
             return fn(*args, **kwargs)
         except _user_error_types() as exc:
             raise UserError(str(exc).strip("'\"")) from exc
+        except OSError as exc:
+            if exc.errno not in _DISK_ERRORS:
+                raise
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise UserError(f"{exc.strerror or exc}{where}") from exc
 
     return wrapper
 

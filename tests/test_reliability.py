@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -311,3 +312,35 @@ def test_max_errors_stops_a_misconfigured_run_early(tmp_path: Path) -> None:
     record = load_run(out).record
     assert record.status == "stopped" and "--max-errors 1" in str(record.status_detail)
     assert len(load_run(out).episodes) < 12
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs: room for a few episodes of the toy task, then ENOSPC."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_is_one_line_keeps_finished_episodes_and_resumes(small_disk: Path) -> None:
+    out = small_disk / "r"
+    args = ("run", "--policy", "scripted", "--task", "reach", "--out", str(out))
+    result = bench(*args, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "no space left to write" in result.stderr and "re-run the same command" in (
+        result.stderr
+    )
+    rows = sorted(out.glob("parts/reach/*.episode.json"))
+    assert 0 < len(rows) < 12
+    assert all(json.loads(p.read_text())["outcome"] == "success" for p in rows)
+    json.loads((out / "run.json").read_text())  # still whole
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    bench(*args)
+    assert sorted(load_run(out).episodes["episode"]) == list(range(12))

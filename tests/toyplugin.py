@@ -7,9 +7,11 @@ development takes; worker processes inherit it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +187,49 @@ class ChunkyPolicy(PolicyBase):
         )
 
 
+class LinearPolicy(PolicyBase):
+    """A shared "model" (a fixed matrix) with per-session state (how many observations this
+    session saw): ``fork()`` makes sessions, ``act_batch`` answers many in one matrix product,
+    and ``act`` is the batch of one, so batched and unbatched answers are bit-identical."""
+
+    n_action_steps = 2
+
+    def __init__(self, config: PolicyConfig) -> None:
+        super().__init__(config)
+        self.weights = np.random.default_rng(0).normal(size=(3, 3)) * 0.2
+        self.seen = 0
+
+    def fork(self) -> LinearPolicy:
+        session = copy.copy(self)
+        session.seen = 0
+        return session
+
+    def reset(self, task: TaskSpec, episode: EpisodeSpec, env: Any) -> None:
+        self.seen = 0
+
+    def observe(self, observation: dict[str, Any]) -> None:
+        self.seen += 1
+
+    def act(self, observation: dict[str, Any]) -> ActionChunk:
+        return self.act_batch([self], [observation])[0]
+
+    def act_batch(
+        self, sessions: Sequence[LinearPolicy], observations: Sequence[dict[str, Any]]
+    ) -> list[ActionChunk]:
+        states = np.stack([np.asarray(o["state"], dtype=np.float64) for o in observations])
+        seen = np.array([s.seen + 1 for s in sessions], dtype=np.float64)[:, None]
+        # Elementwise products summed per row: unlike a BLAS matrix product, whose kernel (and
+        # so its last bits) depends on the batch's shape, each row is independent of the others.
+        moves = (states[:, None, :] * self.weights[None]).sum(axis=-1) + 0.001 * seen
+        chunks = []
+        for move, session in zip(moves, sessions, strict=True):
+            session.seen += 1  # only once the whole batch succeeded
+            rows = np.zeros((3, 7))
+            rows[:, :3] = move
+            chunks.append(ActionChunk(rows, info={"seen": session.seen}))
+        return chunks
+
+
 class _Unprintable(Exception):
     def __str__(self) -> str:
         raise RuntimeError("even the message is broken")
@@ -278,6 +323,7 @@ def vla_bench_register_tasks(registry: Any) -> None:
 @hookimpl
 def vla_bench_register_policies(registry: Any) -> None:
     registry.add_policy("chunky", "toyplugin:ChunkyPolicy", action_spaces=("ee_delta_7d",))
+    registry.add_policy("linear", "toyplugin:LinearPolicy", action_spaces=("ee_delta_7d",))
     registry.add_policy("bad", "toyplugin:BadPolicy", action_spaces=("ee_delta_7d",))
     registry.add_policy("discrete_only", "toyplugin:BadPolicy", action_spaces=("discrete",))
     registry.add_policy("unbuildable", "toyplugin:make_unbuildable")
