@@ -313,8 +313,10 @@ class SharedPolicy(Policy, Protocol):
     ``fork()`` returns a *session*: a policy object sharing this one's model, with its own
     episode state (observation history, sampling RNG, conversation). ``act_batch`` answers
     several sessions' observations in one call (one forward pass); called on the policy that
-    forked them, its answers must not depend on which sessions share a batch. Policies that
-    do not implement it can still share a model: the host then calls each session's ``act``.
+    forked them, its answers must not depend on which sessions share a batch, and when it
+    raises it must leave every session as it was (the host then asks each session alone, to
+    charge the error to the right one). Policies that do not implement it can still share a
+    model: the host then calls each session's ``act``.
     """
 
     def fork(self) -> Policy:

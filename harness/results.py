@@ -208,8 +208,11 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise OSError(exc.errno, f"no space left to write {path}: free disk space, then "
-                          "re-run the same command to resume") from exc  # fmt: skip
+            raise OSError(
+                exc.errno,
+                f"no space left to write {path}: free disk space, then re-run the same "
+                "command to resume (finished episodes are kept)",
+            ) from exc
         raise
 
 
