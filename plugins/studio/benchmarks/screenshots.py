@@ -1,11 +1,7 @@
-"""The screenshots in reports/studio/: the studio page mid-task, and a 3D replay embedded in an
-HTML leaderboard page, both in headless Chromium.
+"""The screenshots in reports/studio/: the studio page mid-task, and the 3D replay of an episode
+that ``bench run`` recorded, both in headless Chromium.
 
     MUJOCO_GL=egl .venv/bin/python plugins/studio/benchmarks/screenshots.py [-o reports/studio]
-
-The leaderboard page is the real ``bench report`` HTML of a real ``bench run`` (scripted expert,
-pick_place, 2 episodes), with the fragment of episode 0's replay (the artifact the run stored)
-inserted in the policy's drill-down: the leaderboard does not embed replays itself yet.
 """
 
 from __future__ import annotations
@@ -65,50 +61,30 @@ def studio_shot(driver: object, out: Path) -> None:
         server.server_close()
 
 
-def leaderboard_shot(driver: object, out: Path) -> None:
-    """A real leaderboard page with the 3D replay of pick_place episode 0 in its drill-down."""
-    from vla_bench_leaderboard import html
-    from vla_bench_studio.replay import replay_fragment
-
-    from harness.results import load_run
+def replay_shot(driver: object, out: Path) -> None:
+    """The 3D replay page of pick_place episode 0 of a real ``bench run``, mid-episode."""
+    from vla_bench_studio.replay import load_replay, replay_page, replay_path
 
     work = Path(tempfile.mkdtemp(prefix="studio-shots-"))
     run = work / "run"
     subprocess.run(
         [str(ROOT / ".venv/bin/bench"), "run", "--policy", "scripted", "--task", "pick_place",
-         "--episodes", "2", "--video", "1", "--out", str(run)],
+         "--episodes", "1", "--out", str(run)],
         check=True, capture_output=True,
     )  # fmt: skip
-    page = html.render([load_run(run)], [])
-    # In the policy's drill-down, after its rollout clips (when the report shows them).
-    at = page.index("<h4>Provenance</h4>")
-    box = (
-        '<h4>3D replay</h4><div class="clips"><div class="clipbox" style="width:480px">'
-        f'<div class="sub">pick_place</div>{replay_fragment(run, "pick_place", 0)}</div></div>'
-    )
-    page = page[:at] + box + page[at:]
-    path = work / "leaderboard.html"
-    path.write_text(page, encoding="utf-8")
+    replay = load_replay(replay_path(run, "pick_place", 0).read_bytes())
+    path = work / "replay.html"
+    path.write_text(replay_page([replay], "3D replay: pick_place, scripted expert"), "utf-8")
     driver.get(path.as_uri())  # type: ignore[attr-defined]
-    driver.find_element("css selector", "#overall button.toggle").click()  # type: ignore[attr-defined]
     viewer = driver.find_element("css selector", "[data-vla-replay]")  # type: ignore[attr-defined]
-    detail = viewer.find_element("xpath", "ancestor::td")
-    first = detail.find_elements("xpath", ".//h4[.='Rollouts' or .='3D replay']")[0]
     driver.execute_script(  # type: ignore[attr-defined]
-        "arguments[0].scrollIntoView(); window.scrollBy(0, -30);"
-        "arguments[1].vlaReplay.seek(arguments[1].vlaReplay.data.steps * 0.55)",
-        first,
-        viewer,
+        "arguments[0].vlaReplay.seek(arguments[0].vlaReplay.data.steps * 0.55)", viewer
     )
     time.sleep(0.5)
-    top = driver.execute_script("return arguments[0].getBoundingClientRect().top", first)  # type: ignore[attr-defined]
-    rect = driver.execute_script(  # type: ignore[attr-defined]
-        "const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]",
-        viewer,
+    bottom = driver.execute_script(  # type: ignore[attr-defined]
+        "return arguments[0].getBoundingClientRect().bottom", viewer
     )
-    rect[1] = top
-    crop = (0, max(0, int(rect[1]) - 30), 1280, min(1000, int(rect[3]) + 12))
-    save_png(driver.get_screenshot_as_png(), out / "replay-in-leaderboard.png", crop)  # type: ignore[attr-defined]
+    save_png(driver.get_screenshot_as_png(), out / "replay.png", (0, 0, 760, int(bottom) + 12))  # type: ignore[attr-defined]
 
 
 def main() -> None:
@@ -131,7 +107,7 @@ def main() -> None:
     driver.set_script_timeout(120)
     try:
         studio_shot(driver, args.out)
-        leaderboard_shot(driver, args.out)
+        replay_shot(driver, args.out)
     finally:
         driver.quit()
 
