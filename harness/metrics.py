@@ -29,6 +29,30 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return (float(ci.low), float(ci.high))
 
 
+def wilson_interval_effective(
+    rate: float, n_effective: float, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Wilson's score interval for a rate observed over correlated trials.
+
+    Wilson's formula evaluated at an effective sample size, as survey statistics does with a
+    design effect (Kish 1965). The leaderboard passes the number of distinct episodes when a
+    policy ran each episode with several seeds: replicates of one episode share its initial
+    state, so together they carry at most the information of independent trials and at least
+    that of one; counting each episode once gives an interval that is wide enough whatever the
+    correlation. SciPy's Wilson interval takes only integer counts, hence this form. With
+    integer counts it equals :func:`wilson_interval`.
+    """
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"need 0 <= rate <= 1, got {rate}")
+    if n_effective <= 0:
+        return (math.nan, math.nan)
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    denom = 1 + z * z / n_effective
+    centre = (rate + z * z / (2 * n_effective)) / denom
+    half = z * math.sqrt(rate * (1 - rate) / n_effective + z * z / (4 * n_effective**2)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
 def mover_interval(
     estimates: Sequence[float],
     lows: Sequence[float],
