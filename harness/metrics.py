@@ -285,12 +285,15 @@ def path_smoothness(path: np.ndarray, fs: float, end: int | None) -> dict[str, f
     None to end at the last motion. Returns (NaN where undefined):
 
     - ``ldlj``: log dimensionless jerk of the speed profile (:func:`ldlj`; higher is smoother)
-    - ``sparc``: spectral arc length with the reference parameters (:data:`SPARC_REFERENCE`);
-      NaN when ``fs < 2 * fc``, where the reference band cannot be computed
+    - ``sparc``: spectral arc length with the reference parameters (:data:`SPARC_REFERENCE`)
+      when ``fs >= 2 * fc``; below that the cut-off is capped at ``fs / 2`` (see
+      :func:`sparc`) and the value is not comparable with the literature's
     - ``mean_squared_jerk``: m^2/s^6 (:func:`mean_squared_jerk`)
     - ``path_length_m``: distance travelled in the window
     - ``movement_s``: duration of the window
-    - ``smoothness_hz``: ``fs``, the rate the values were computed at
+    - ``smoothness_fs``: ``fs``, the rate (Hz) the values were computed at
+
+    The keys are the smoothness fields of :class:`harness.results.EpisodeResult`.
     """
     out = {
         "ldlj": math.nan,
@@ -298,7 +301,7 @@ def path_smoothness(path: np.ndarray, fs: float, end: int | None) -> dict[str, f
         "mean_squared_jerk": math.nan,
         "path_length_m": math.nan,
         "movement_s": math.nan,
-        "smoothness_hz": float(fs),
+        "smoothness_fs": float(fs),
     }
     window = movement_window(path, fs, end)
     if window is None:
@@ -307,8 +310,7 @@ def path_smoothness(path: np.ndarray, fs: float, end: int | None) -> dict[str, f
     segment = np.asarray(path, dtype=np.float64)[start:stop]
     speed = speed_profile(segment, fs)
     out["ldlj"] = ldlj(speed, fs)
-    if fs >= 2 * SPARC_FC_HZ:
-        out["sparc"] = sparc(speed, fs)
+    out["sparc"] = sparc(speed, fs)
     out["mean_squared_jerk"] = mean_squared_jerk(segment, fs)
     out["path_length_m"] = float(np.sum(speed) / fs)
     out["movement_s"] = (segment.shape[0] - 1) / fs
@@ -316,11 +318,12 @@ def path_smoothness(path: np.ndarray, fs: float, end: int | None) -> dict[str, f
 
 
 ACTION_GROUPS: Mapping[str, frozenset[str]] = {
-    "translation": frozenset({"dx", "dy", "dz"}),
-    "rotation": frozenset({"droll", "dpitch", "dyaw"}),
-    "gripper": frozenset({"gripper"}),
+    "translation": frozenset({"dx", "dy", "dz", "x", "y", "z"}),
+    "rotation": frozenset({"droll", "dpitch", "dyaw", "roll", "pitch", "yaw", "ax", "ay", "az"}),
+    "gripper": frozenset({"gripper", "grip"}),
 }
-"""Dimension groups of an action space, by field name: values in one group share a unit."""
+"""Dimension groups of an action space, by field name (any case): values in one group share a
+unit (metres, radians, gripper command), so groups are never mixed."""
 
 
 def action_groups(names: Sequence[str]) -> dict[str, list[int]]:
@@ -331,7 +334,8 @@ def action_groups(names: Sequence[str]) -> dict[str, list[int]]:
     """
     groups: dict[str, list[int]] = {}
     for i, name in enumerate(names):
-        group = next((g for g, members in ACTION_GROUPS.items() if name in members), name)
+        known = (g for g, members in ACTION_GROUPS.items() if name.lower() in members)
+        group = next(known, name)
         groups.setdefault(group, []).append(i)
     return groups
 

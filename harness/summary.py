@@ -18,6 +18,7 @@ Definitions (the leaderboard's "Methods" section and the README repeat them):
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -28,10 +29,6 @@ import pandas as pd
 
 from harness import metrics
 from harness.results import ERROR_OUTCOMES, Run
-
-JUMP_GROUPS = ("translation", "rotation", "gripper")
-"""Action groups whose chunk-boundary jump ratio episodes record as ``chunk_jump_<group>``."""
-
 
 def numeric(frame: pd.DataFrame, name: str) -> np.ndarray:
     """A numeric column as floats: NaN where missing or not a number, all NaN if absent (runs
@@ -108,27 +105,41 @@ def outcome_stats(episodes: pd.DataFrame, distinct_episodes: int | None = None) 
 
 def smoothness_basis(episodes: pd.DataFrame) -> str:
     """How the smoothness values of these episodes were computed, in words."""
-    hz = numeric(episodes, "smoothness_hz")
+    hz = numeric(episodes, "smoothness_fs")
     hz = hz[np.isfinite(hz)]
     if hz.size == 0:
-        return "end-effector poses at the control rate over the whole episode (older run)"
-    rates = ", ".join(f"{v:g}" for v in sorted(set(hz.tolist())))
-    return f"end-effector path at {rates} Hz over the movement window"
+        return ""
+    rates = sorted(set(hz.tolist()))
+    text = f"end-effector path at {', '.join(f'{v:g}' for v in rates)} Hz over the movement window"
+    if rates[0] < 2 * metrics.SPARC_FC_HZ:
+        text += (
+            f" (below {2 * metrics.SPARC_FC_HZ:g} Hz SPARC's cut-off is capped at half the rate: "
+            "not comparable with the reference's)"
+        )
+    return text
 
 
 def smoothness(episodes: pd.DataFrame, successful_only: bool = True) -> dict[str, Average]:
     """LDLJ, SPARC and the chunk-boundary jump ratios averaged over the successful episodes
     (all episodes with ``successful_only=False``). Keys: ``ldlj``, ``sparc`` and
-    ``jump_<group>`` per recorded group (``jump_all`` for runs that recorded one ratio over
-    every action column)."""
+    ``jump_<group>`` for each action group an episode recorded in ``chunk_jumps``."""
     rows = episodes[episodes["success"].to_numpy(dtype=bool)] if successful_only else episodes
     out = {"ldlj": average(numeric(rows, "ldlj")), "sparc": average(numeric(rows, "sparc"))}
-    groups = [g for g in JUMP_GROUPS if f"chunk_jump_{g}" in episodes.columns]
-    for group in groups:
-        out[f"jump_{group}"] = average(numeric(rows, f"chunk_jump_{group}"))
-    if not groups and "chunk_jump_ratio" in episodes.columns:
-        out["jump_all"] = average(numeric(rows, "chunk_jump_ratio"))
+    jumps = [_jumps(v) for v in rows["chunk_jumps"]] if "chunk_jumps" in rows else []
+    for group in sorted({g for j in jumps for g in j}):
+        out[f"jump_{group}"] = average(np.array([j.get(group, math.nan) for j in jumps]))
     return out
+
+
+def _jumps(value: Any) -> dict[str, float]:
+    """An episode's ``chunk_jumps`` JSON as {group: ratio} (NaN where null)."""
+    try:
+        data = json.loads(value) if isinstance(value, str) else {}
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): float(v) if isinstance(v, int | float) else math.nan for k, v in data.items()}
 
 
 def act_latency(episodes: pd.DataFrame, act_s: np.ndarray | None) -> tuple[dict[str, float], str]:
@@ -230,14 +241,6 @@ def task_summary(
     return out
 
 
-def _task_field(run: Run, task: str, part: str, key: str) -> Any:
-    """``run.json``'s ``tasks[task][part][key]``, or None where any level is missing."""
-    tasks = run.meta.get("tasks") if isinstance(run.meta, dict) else None
-    record = tasks.get(task) if isinstance(tasks, dict) else None
-    table = record.get(part) if isinstance(record, dict) else None
-    return table.get(key) if isinstance(table, dict) else None
-
-
 def chunk_length(steps: pd.DataFrame | None) -> float | None:
     """Actions executed per act() call, read off the steps (median chunk length)."""
     if steps is None or steps.empty or not {"task", "episode", "chunk"} <= set(steps.columns):
@@ -247,15 +250,12 @@ def chunk_length(steps: pd.DataFrame | None) -> float | None:
 
 
 def run_summary(run: Run) -> list[dict[str, Any]]:
-    """:func:`task_summary` of a run, with the control rates its run.json makes known."""
+    """:func:`task_summary` of a run, with the chunk length and control rates its record
+    gives (the chunk length read off the steps where the record has none)."""
     steps = run.steps()
-    policy = run.meta.get("policy") if isinstance(run.meta, dict) else None
-    declared = policy.get("n_action_steps") if isinstance(policy, dict) else None
-    k = declared if isinstance(declared, int) and declared > 0 else chunk_length(steps)
-    tasks = {str(t) for t in run.episodes["task"]} if "task" in run.episodes else set()
-    hz = {t: _task_field(run, t, "spec", "control_hz") for t in tasks}
-    control = {t: float(v) for t, v in hz.items() if isinstance(v, int | float) and v > 0}
-    return task_summary(run.episodes, steps, n_action_steps=k or 1.0, control_hz=control)
+    k = run.record.policy.n_action_steps or chunk_length(steps) or 1.0
+    control = {name: task.control_hz for name, task in run.record.tasks.items()}
+    return task_summary(run.episodes, steps, n_action_steps=k, control_hz=control)
 
 
 def _delta(b: Any, a: Any) -> float | None:
@@ -268,15 +268,15 @@ def _delta(b: Any, a: Any) -> float | None:
 
 def compare_runs(a: Run, b: Run) -> list[dict[str, Any]]:
     """Per shared task (JSON-ready): each run's summary, the paired exact McNemar p-value over
-    the episodes both ran (same seed, same track version), and the differences (B - A) in
+    the episodes both ran (same seed, same task fingerprint), and the differences (B - A) in
     smoothness and latency."""
     summary_a = {s["task"]: s for s in run_summary(a)}
     summary_b = {s["task"]: s for s in run_summary(b)}
     rows = []
     for task in sorted(set(summary_a) & set(summary_b)):
         sa, sb = summary_a[task], summary_b[task]
-        version_a = _task_field(a, task, "track", "version")
-        version_b = _task_field(b, task, "track", "version")
+        fingerprint_a = a.record.tasks[task].fingerprint if task in a.record.tasks else None
+        fingerprint_b = b.record.tasks[task].fingerprint if task in b.record.tasks else None
         row: dict[str, Any] = {
             "task": task,
             "a": sa,
@@ -287,8 +287,11 @@ def compare_runs(a: Run, b: Run) -> list[dict[str, Any]]:
             "p_value": None,
             "note": None,
         }
-        if version_a != version_b:
-            row["note"] = f"track versions differ ({version_a} vs {version_b}): not paired"
+        if fingerprint_a != fingerprint_b:
+            row["note"] = (
+                f"task fingerprints differ ({fingerprint_a} vs {fingerprint_b}: a changed task "
+                "or track): not paired"
+            )
         else:
             ea = a.episodes[a.episodes["task"] == task].set_index("seed")["success"]
             eb = b.episodes[b.episodes["task"] == task].set_index("seed")["success"]

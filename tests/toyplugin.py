@@ -86,12 +86,12 @@ class ReachEnv(gymnasium.Env):
 class ReachTask:
     """A task object obeying harness.contract.Task."""
 
-    def __init__(self, mode: str = "normal", name: str = "reach") -> None:
+    def __init__(self, mode: str = "normal", name: str = "reach", suite: str = "toy") -> None:
         self.mode = mode
         self.spec = TaskSpec(
             name=name,
             version="1",
-            suite="toy",
+            suite=suite,
             instruction="reach the target",
             control_hz=10.0,
             max_steps=40,
@@ -113,11 +113,11 @@ def make_reach() -> ReachTask:
 
 
 def make_crashy() -> ReachTask:
-    return ReachTask("crash", "reach_crash")
+    return ReachTask("crash", "reach_crash", "toybad")
 
 
 def make_unstable() -> ReachTask:
-    return ReachTask("unstable", "reach_unstable")
+    return ReachTask("unstable", "reach_unstable", "toybad")
 
 
 class ReachExpert(PolicyBase):

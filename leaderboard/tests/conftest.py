@@ -1,7 +1,7 @@
 """Run directories with known outcomes, written by the real runner from the board plugin.
 
 Nothing here writes run.json or an episode by hand: ``make_run`` calls
-``harness.runner.execute`` with the ``oracle`` policies of ``boardplugin.py``, so a change of
+``harness.run.execute`` with the ``oracle`` policies of ``boardplugin.py``, so a change of
 the runner's output format reaches these tests at once.
 """
 
@@ -60,7 +60,8 @@ def run_board(
     the policy through ``BOARD_PLAN``, outside its configuration.
     """
     from harness.contract import PolicyConfig
-    from harness.runner import RunSettings, execute
+    from harness.record import RunSettings
+    from harness.run import execute
 
     plans = plan if isinstance(plan, dict) else {task or "pick": plan}
     target = task or (next(iter(plans)) if len(plans) == 1 else "demo")

@@ -45,7 +45,7 @@ from harness.errors import RunFormatError
 from harness.results import Run
 from harness.summary import chunk_length, numeric
 from vla_bench_leaderboard import ranking, records
-from vla_bench_leaderboard.records import PolicyRecord, RunRecord, TaskRecord
+from vla_bench_leaderboard.records import PolicyInfo, RunInfo, TaskInfo
 from vla_bench_leaderboard.scores import Stats, compute_stats
 
 UNKNOWN = records.UNKNOWN
@@ -57,10 +57,6 @@ BY_PATH = (
     "weights identified by checkpoint path only (no content digest recorded): different "
     "weights saved to the same path would be merged"
 )
-
-TaskInfo = TaskRecord
-RunSource = RunRecord
-
 
 # -- identities ----------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -115,7 +111,7 @@ class PolicyId:
         return None
 
 
-def policy_id(record: PolicyRecord) -> PolicyId:
+def policy_id(record: PolicyInfo) -> PolicyId:
     """The identity of a run's policy (see the module docstring)."""
     return PolicyId(
         name=record.name,
@@ -176,27 +172,28 @@ class Rank:
 NOT_RANKED = Rank(position=None)
 
 
-def _common(sources: Sequence[RunRecord], what: str, values: list[str]) -> list[str]:
+def _common(sources: Sequence[RunInfo], what: str, values: list[str]) -> list[str]:
     distinct = sorted(set(values))
     if len(distinct) < 2:
         return []
-    return [f"merged runs differ in {what}: {', '.join(distinct)}"]
+    return [f"merged runs or invocations differ in {what}: {', '.join(distinct)}"]
 
 
-def latency_flags(sources: Sequence[RunRecord]) -> list[str]:
-    """Warnings about how comparable the latency of these runs is."""
+def latency_flags(sources: Sequence[RunInfo]) -> list[str]:
+    """Warnings about how comparable the latency of these runs (and their invocations) is."""
     out = []
-    loaded = [s.run_id for s in sources if s.host.loaded]
+    loaded = [s.run_id for s in sources if any(h.loaded for h in s.hosts)]
     if loaded:
         out.append(
             "latency measured under load (other processes wanted more CPUs than were free) "
             f"in {', '.join(loaded)}"
         )
-    out += _common(sources, "host (latency mixes machines)", [s.host.text for s in sources])
+    hosts = [h for s in sources for h in s.hosts]
+    out += _common(sources, "host (latency mixes machines)", [h.text for h in hosts])
     out += _common(
         sources,
         "worker count (latency under different contention)",
-        [str(s.host.workers or 1) for s in sources],
+        [str(h.workers) for h in hosts],
     )
     return out
 
@@ -209,7 +206,7 @@ class Cell:
     task: TaskInfo
     episodes: pd.DataFrame
     stats: Stats
-    sources: list[RunRecord]
+    sources: list[RunInfo]
     media: list[Media] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
@@ -227,7 +224,7 @@ class Cell:
         return _flags(self.policy, self.sources, bool(self.conflicts))
 
 
-def _flags(policy: PolicyId, sources: Sequence[RunRecord], conflicts: bool) -> list[str]:
+def _flags(policy: PolicyId, sources: Sequence[RunInfo], conflicts: bool) -> list[str]:
     out = []
     if policy.ranked_reason:
         out.append(policy.ranked_reason)
@@ -254,9 +251,9 @@ class Row:
     act_s: np.ndarray | None = field(default=None, repr=False)
 
     @property
-    def sources(self) -> list[RunRecord]:
+    def sources(self) -> list[RunInfo]:
         """Every run that contributed, once, newest first."""
-        seen: dict[str, RunRecord] = {}
+        seen: dict[str, RunInfo] = {}
         for cell in self.cells:
             for source in cell.sources:
                 seen.setdefault(source.root, source)
@@ -293,7 +290,7 @@ class Leaderboard:
     suite_groups: list[Group]
     notes: list[str]
     problems: list[str]
-    sources: list[RunRecord]
+    sources: list[RunInfo]
     skipped: list[str] = field(default_factory=list)
 
     @property
@@ -362,8 +359,8 @@ def _normalise_episodes(episodes: pd.DataFrame) -> pd.DataFrame:
 class _Piece:
     """The episodes one run contributes to one cell, before merging."""
 
-    source: RunRecord
-    task: TaskRecord
+    source: RunInfo
+    task: TaskInfo
     episodes: pd.DataFrame
 
 
@@ -394,7 +391,7 @@ def _steps_act(run: Run, notes: list[str]) -> pd.DataFrame | None:
 @dataclass
 class _Merged:
     episodes: pd.DataFrame
-    sources: list[RunRecord]
+    sources: list[RunInfo]
     notes: list[str]
     conflicts: list[str]
 
@@ -514,7 +511,7 @@ def build(runs: Sequence[Run], problems: Sequence[str] = ()) -> Leaderboard:
     """
     notes: list[str] = []
     skipped: list[str] = []
-    sources: list[RunRecord] = []
+    sources: list[RunInfo] = []
     pieces: dict[tuple[PolicyId, tuple[str, str, str, str]], list[_Piece]] = defaultdict(list)
     steps_of: dict[str, pd.DataFrame | None] = {}
     chunk_of: dict[str, float | None] = {}

@@ -74,5 +74,5 @@ def test_an_idle_tail_leaves_smoothness_on_the_movement_window_unchanged() -> No
     # "start to success" with the success sample as the end: the same path, the same window
     at_success = metrics.path_smoothness(full, fs, end=1 + success_at * n)
     assert at_success == metrics.path_smoothness(to_success, fs, end=1 + success_at * n)
-    assert math.isfinite(at_success["sparc"]) and at_success["smoothness_hz"] == fs
+    assert math.isfinite(at_success["sparc"]) and at_success["smoothness_fs"] == fs
     assert at_success["movement_s"] <= success_at / 10.0
