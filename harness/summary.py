@@ -30,6 +30,7 @@ import pandas as pd
 from harness import metrics
 from harness.results import ERROR_OUTCOMES, Run
 
+
 def numeric(frame: pd.DataFrame, name: str) -> np.ndarray:
     """A numeric column as floats: NaN where missing or not a number, all NaN if absent (runs
     written by older versions lack some columns)."""

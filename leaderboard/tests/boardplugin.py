@@ -125,7 +125,7 @@ def make_stack(version: str = "1", track: str = "1", episodes: str = "60") -> Bo
 
 
 def make_lander(version: str = "1", track: str = "1", episodes: str = "60") -> BoardTask:
-    return BoardTask("lander", "games", version, track, episodes, False, 50.0, "land")
+    return BoardTask("lander", "arcade", version, track, episodes, False, 50.0, "land")
 
 
 class Oracle(PolicyBase):
@@ -185,10 +185,12 @@ def vla_bench_register_tasks(registry: Any) -> None:
     expert = "boardplugin:PrivilegedOracle"
     registry.add_task("pick", "boardplugin:make_pick", suite="demo", expert=expert)
     registry.add_task("stack", "boardplugin:make_stack", suite="demo", expert=expert)
-    registry.add_task("lander", "boardplugin:make_lander", suite="games", expert=expert)
+    registry.add_task("lander", "boardplugin:make_lander", suite="arcade", expert=expert)
 
 
 @hookimpl
 def vla_bench_register_policies(registry: Any) -> None:
     for name in POLICIES:
-        registry.add_policy(name, "boardplugin:Oracle", action_spaces=("ee_delta_7d",))
+        registry.add_policy(
+            name, "boardplugin:Oracle", action_spaces=("ee_delta_7d",), in_process=True
+        )

@@ -45,7 +45,7 @@ def test_an_empty_directory(tmp_path: Path, fmt: str) -> None:
 def test_a_run_stopped_before_its_first_episode(make_run: Callable[..., Path], fmt: str) -> None:
     root = make_run("stopped", wins(2), policy="alpha", budget="0.01")
     runs, problems = load_runs([root])
-    assert load_run(root).meta["status"] == "stopped" and problems == []
+    assert load_run(root).record.status == "stopped" and problems == []
     text = render(fmt, runs, problems)
     assert "no finished episodes yet" in text
 
@@ -73,38 +73,21 @@ def test_a_run_killed_mid_way_is_shown_with_its_finished_episodes(
 
 
 @pytest.mark.parametrize("fmt", RENDERERS)
-def test_an_older_run_missing_optional_columns_and_records(tmp_path: Path, fmt: str) -> None:
-    # the layout of a run written before run.json recorded tasks (schema 0): kept by hand,
-    # since no runner writes it any more
+def test_a_run_of_an_older_schema_is_listed_with_what_to_do(tmp_path: Path, fmt: str) -> None:
+    # the layout of a run written by vla-bench 0.1 (run.json schema 1), kept by hand since no
+    # runner writes it any more: the record refuses it with a message, the report lists it
     root = tmp_path / "runs" / "old"
     root.mkdir(parents=True)
     (root / "run.json").write_text(
-        json.dumps(
-            {
-                "schema": 0,
-                "run_id": "old",
-                "status": "complete",
-                "policy": {"name": "legacy"},
-                "command": "bench run",
-            }
-        )
+        json.dumps({"schema": 1, "run_id": "old", "status": "complete", "policy": {"name": "x"}})
     )
-    pd.DataFrame(
-        {
-            "task": ["pick"] * 4,
-            "episode": range(4),
-            "success": [True, True, False, False],
-            "steps": [10, 12, 50, 50],
-        }
-    ).to_parquet(root / EPISODES_FILE)
+    pd.DataFrame({"task": ["pick"], "episode": [0], "success": [True]}).to_parquet(
+        root / EPISODES_FILE
+    )
     runs, problems = load_runs([root])
-    board = build(runs, problems)
-    (cell,) = board.cells
-    assert cell.stats.successes == 2 and cell.stats.failures == 2
-    assert cell.task.version == "?" and cell.stats.latency_source == "none"
+    assert runs == [] and len(problems) == 1 and "schema 1" in problems[0]
     text = render(fmt, runs, problems)
-    assert "column 'act_p50_s' missing (older run)" in text
-    assert "no record of task 'pick' (older run)" in text
+    assert "written by vla-bench 0.1" in text and "re-run the same command" in text
 
 
 @pytest.mark.parametrize("fmt", RENDERERS)
@@ -132,9 +115,14 @@ def test_a_malformed_run_is_skipped_and_said_so_prominently(
     runs, problems = load_runs([good.parent])
     assert [r.root.name for r in runs] == ["good"]
     assert len(problems) == 2
-    assert any("listed" in p and "not an object" in p for p in problems)
-    assert any("bad" in p and "tasks.pick.spec should be a table" in p for p in problems)
-    # handed to the renderers directly, a malformed run is skipped with a warning on top
+    assert any("listed" in p and "holds a list, not a run record" in p for p in problems)
+    assert any("bad" in p and "not a valid run record" in p for p in problems)
+    # a record without the task its episodes ran: loads, but cannot be read into the board
+    orphan = make_run("orphan", "1", policy="delta", private=True)
+    meta = json.loads((orphan / "run.json").read_text())
+    meta["tasks"] = {}
+    (orphan / "run.json").write_text(json.dumps(meta))
+    bad = orphan
     board = build([load_run(good), load_run(bad)], [])
     assert [c.policy.name for c in board.cells] == ["alpha"]
     assert len(board.skipped) == 1 and "run skipped" in board.skipped[0]

@@ -35,15 +35,14 @@ def tamper(root: Path, dest: Path, **policy: str) -> Path:
     meta = json.loads((dest / "run.json").read_text())
     meta["policy"].update(policy)
     meta["tasks"]["pick"]["spec"]["suite"] = "demo|<b>x</b>"
+    meta["tasks"]["pick"]["spec"]["instruction"] = f"pick {EVIL_IMG}"
     (dest / "run.json").write_text(json.dumps(meta))
     return dest
 
 
 @pytest.fixture
 def runs(make_run: Callable[..., Path], tmp_path: Path) -> list[Run]:
-    a = make_run(
-        "a", wins(14), policy="alpha", video=16, task_args={"instruction": f"pick {EVIL_IMG}"}
-    )
+    a = make_run("a", wins(14), policy="alpha", video=16)
     b = make_run(
         "b",
         "1" * 12 + "0" * 7 + "e",

@@ -35,7 +35,6 @@ class PolicyInfo:
     n_action_steps: int | None
     privileged: bool
     seed: int | None
-    config_hash: str | None
 
 
 @dataclass(frozen=True)
@@ -141,7 +140,6 @@ def _policy(run: Run) -> PolicyInfo:
         n_action_steps=policy.n_action_steps,
         privileged=policy.privileged,
         seed=int(seed) if isinstance(seed, int) else None,
-        config_hash=policy.config_hash,
     )
 
 
@@ -203,8 +201,8 @@ def read(run: Run) -> RunInfo:
     used = sorted({int(i) for i in run.episodes.get("invocation", [])} or {0})
     invocations = [record.invocations[i] for i in used if i < len(record.invocations)]
     invocations = invocations or list(record.invocations[:1])
-    first = invocations[0].provenance if invocations else {}
-    git = first.get("git") if isinstance(first.get("git"), dict) else {}
+    first: Mapping[str, Any] = invocations[0].provenance if invocations else {}
+    git: Mapping[str, Any] = first["git"] if isinstance(first.get("git"), dict) else {}
     revision = git.get("revision")
     plugins = tuple(
         f"{p.get('distribution') or p.get('name')} {p.get('version') or ''}".strip()

@@ -10,9 +10,10 @@
 
 Identity. A policy is its name, its weights (by the content digest ``describe()`` records as
 ``weights_digest``; by checkpoint path where no digest was recorded, which is flagged), weights
-kind, device, dtype, backend options, ``n_action_steps`` and configuration hash. Runs that
-differ in any of these are different rows. A task is its name, version, track version and,
-where recorded, the fingerprint of what a policy sees: runs that differ are never merged.
+kind, device, dtype, backend options and ``n_action_steps``: the configuration without the
+seed, whose runs are replicates. Runs that differ in any of these are different rows. A task
+is its name, version, track version and the fingerprint of what a policy sees: runs that
+differ are never merged.
 
 Merging. The runs of one policy on one task are pooled. Runs with different ``--seed`` are
 *replicates*: every episode is kept and the seeds are listed. The same episode (task, track,
@@ -58,6 +59,7 @@ BY_PATH = (
     "weights saved to the same path would be merged"
 )
 
+
 # -- identities ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PolicyId:
@@ -72,7 +74,6 @@ class PolicyId:
     n_action_steps: int | None = None
     options: str = "{}"
     privileged: bool = False
-    config_hash: str | None = None
 
     @property
     def by_path(self) -> bool:
@@ -123,7 +124,6 @@ def policy_id(record: PolicyInfo) -> PolicyId:
         n_action_steps=record.n_action_steps,
         options=record.options,
         privileged=record.privileged,
-        config_hash=record.config_hash,
     )
 
 
@@ -474,7 +474,9 @@ def _media(episodes: pd.DataFrame, notes: list[str]) -> list[Media]:
             extra = json.loads(raw) if isinstance(raw, str) else raw
         except json.JSONDecodeError:
             continue
-        rel = extra.get("video") if isinstance(extra, dict) else None
+        video = extra.get("video") if isinstance(extra, dict) else None
+        # the page embeds the GIF thumbnail (an MP4 beside it plays outside the page)
+        rel = video.get("gif") if isinstance(video, dict) else video
         if not rel:
             continue
         root = Path(str(row["source_run"])).resolve()
@@ -522,7 +524,7 @@ def build(runs: Sequence[Run], problems: Sequence[str] = ()) -> Leaderboard:
             skipped.append(f"{exc} (run skipped)")
             continue
         sources.append(record)
-        notes.extend(f"{run.root}: {n}" for n in (*record.notes, *record.task_notes))
+        notes.extend(f"{run.root}: {n}" for n in record.notes)
         if run.episodes.empty:
             notes.append(f"{run.root}: no finished episodes yet; nothing to show")
             continue
