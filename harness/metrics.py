@@ -375,14 +375,6 @@ def chunk_jump_ratios(
     return out
 
 
-def chunk_jump_ratio(actions: np.ndarray, chunk_index: Sequence[int] | np.ndarray) -> float:
-    """The jump ratio of all action columns taken together (mixes units: prefer
-    :func:`chunk_jump_ratios`, which the episode record moves to)."""
-    a = np.asarray(actions, dtype=np.float64)
-    columns = list(range(a.shape[1])) if a.ndim == 2 else []
-    return chunk_jump_ratios(a, chunk_index, {"all": columns})["all"]
-
-
 # -- latency ----------------------------------------------------------------------------------
 
 

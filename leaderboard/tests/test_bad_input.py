@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import wins
+from boardruns import wins
 from vla_bench_leaderboard import html, markdown, table, term
 from vla_bench_leaderboard.loading import load_runs
 from vla_bench_leaderboard.table import build

@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import wins
+from boardruns import wins
 from vla_bench_leaderboard import fmt
 from vla_bench_leaderboard.export import COLUMNS
 from vla_bench_leaderboard.table import build
@@ -64,7 +64,10 @@ def test_the_formats_are_registered_through_the_entry_point() -> None:
     loaded = load_plugins()
     info = next(p for p in loaded.plugins if p.distribution == "vla-bench-leaderboard")
     assert info.error is None
-    assert info.registered == {"reporter": ["csv", "html", "json", "md", "term"]}
+    assert info.registered == {
+        "reporter": ["csv", "html", "json", "md", "term"],
+        "command": ["publish"],
+    }
 
 
 def test_term_fits_100_columns_and_keeps_names_and_n(

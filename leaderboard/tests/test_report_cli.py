@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from boardruns import wins
 from click.testing import CliRunner, Result
-from conftest import wins
 from rich.console import Console
 
 from harness import cli

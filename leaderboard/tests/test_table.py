@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import wins
+from boardruns import wins
 from vla_bench_leaderboard import records
 from vla_bench_leaderboard.table import (
     BY_PATH,

@@ -34,3 +34,13 @@ def vla_bench_register_reporters(registry: Registry) -> None:
         "vla_bench_leaderboard.export:render_json",
         description="the CSV's records as JSON, with notes and problems",
     )
+
+
+@hookimpl
+def vla_bench_register_commands(registry: Registry) -> None:
+    """``bench publish wandb|hub`` (the libraries are optional extras)."""
+    registry.add_command(
+        "publish",
+        "vla_bench_leaderboard.publish:publish",
+        description="publish a leaderboard and its runs to Weights & Biases or the HF Hub",
+    )
