@@ -50,7 +50,10 @@ class UserError(click.ClickException):
         if debug_enabled() and self.__cause__ is not None:
             import traceback
 
-            text = "".join(traceback.format_exception(self.__cause__))
+            cause = self.__cause__
+            text = getattr(cause, "remote_traceback", "") + "".join(
+                traceback.format_exception(cause)
+            )
             err_console.print(escape(scrub_text(text)), highlight=False)
         err_console.print(
             f"[bold red]error:[/] {escape(scrub_text(self.message))}", highlight=False
@@ -268,6 +271,13 @@ def plugins_cmd(as_json: bool) -> None:
     help="Seconds one act() call may take before the episode ends as policy_timeout.",
 )
 @click.option(
+    "--sim-timeout",
+    type=click.FloatRange(min=0),
+    default=120.0,
+    show_default=True,
+    help="Seconds one env.reset/env.step may take before the episode ends as sim_error.",
+)
+@click.option(
     "--video",
     type=click.IntRange(min=0),
     default=0,
@@ -328,6 +338,7 @@ def run_cmd(
     n_action_steps: int | None,
     warmup: int | None,
     step_timeout: float,
+    sim_timeout: float,
     video: int,
     isolate: str,
     placement: str,
@@ -355,6 +366,7 @@ def run_cmd(
         n_action_steps=n_action_steps,
         warmup=warmup,
         step_timeout_s=step_timeout,
+        sim_timeout_s=sim_timeout,
         video=video,
         task_options=task_options,
         isolate=isolate,
@@ -551,6 +563,42 @@ def _print_summary(policy: str, rows: list[dict[str, Any]]) -> None:
         "failures); LDLJ, SPARC: means over successful episodes (n); sync Hz = "
         "n_action_steps / (mean act + n_action_steps / task rate)[/]"
     )
+
+
+# -- check ------------------------------------------------------------------------------------
+
+
+@main.command("check")
+@click.argument("target")
+@click.option("--calls", type=click.IntRange(min=1), default=2, show_default=True,
+              help="act() calls per task when checking a policy.")  # fmt: skip
+@click.option("--task", "tasks", multiple=True, help="Check a policy on these tasks only.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@_fail_on_user_errors
+def check_cmd(target: str, calls: int, tasks: tuple[str, ...], as_json: bool) -> None:
+    """Check that a plugin's tasks and policies (or one task, suite or policy) obey the
+    contract: spec, track, gymnasium's env checker, observation shapes, determinism, expert;
+    a policy's build, traits, describe() and a few calls on the tasks it claims."""
+    from dataclasses import asdict
+
+    from harness.check import run_checks
+
+    findings = run_checks(target, calls, list(tasks) or None)
+    if as_json:
+        click.echo(json.dumps([asdict(f) for f in findings], indent=2))
+    else:
+        table = Table(show_edge=False)
+        for column in ("", "subject", "check", "detail"):
+            table.add_column(column)
+        style = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
+        for f in findings:
+            table.add_row(style[f.level], escape(f.subject), escape(f.check), escape(f.detail))
+        console.print(table)
+    failed = [f for f in findings if f.level == "fail"]
+    if not findings:
+        raise UserError(f"{target!r} registers no task or policy to check")
+    if failed:
+        raise UserError(f"{len(failed)} of {len(findings)} checks failed")
 
 
 # -- compare ----------------------------------------------------------------------------------

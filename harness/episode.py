@@ -23,7 +23,7 @@ from harness.contract import BudgetExceeded, EpisodeSpec, Observation
 from harness.deadline import CallTimeout, Deadline
 
 SIM_TIMEOUT_S = 120.0
-"""How long one ``env.reset`` or ``env.step`` may take before the episode is a sim error."""
+"""Default limit of one ``env.reset`` or ``env.step`` before the episode is a sim error."""
 
 
 class SimError(RuntimeError):
@@ -95,6 +95,7 @@ def run_episode(
     on_reset: Callable[[Observation, Mapping[str, Any]], None] | None = None,
     on_step: Callable[[int, Any, float, Mapping[str, Any], Observation], None] | None = None,
     deadline: Deadline | None = None,
+    sim_timeout_s: float = SIM_TIMEOUT_S,
     ctrl_c_is_policy_error: bool = False,
 ) -> EpisodeEnd:
     """Run one episode of ``env`` from ``episode.seed``.
@@ -109,13 +110,14 @@ def run_episode(
     first: Observation | None = None
     info: Mapping[str, Any] = {}
     try:
-        obs, info = _checked_reset(env, episode.seed, deadline)
+        sim = (deadline, sim_timeout_s)
+        obs, info = _checked_reset(env, episode.seed, sim)
         first = obs
         if on_reset is not None:
             on_reset(obs, info)
         for steps in range(1, max_steps + 1):
             action = decide(obs)
-            obs, reward, terminated, truncated, info = _checked_step(env, action, deadline)
+            obs, reward, terminated, truncated, info = _checked_step(env, action, sim)
             if on_step is not None:
                 on_step(steps - 1, action, reward, info, obs)
             if info.get("success"):
@@ -158,11 +160,15 @@ def _error(
     return EpisodeEnd(outcome, executed, text, info, first, exc)
 
 
-def _sim_call(what: str, deadline: Deadline | None, fn: Callable[..., Any], *args: Any) -> Any:
+_Sim = tuple[Deadline | None, float]
+
+
+def _sim_call(what: str, sim: _Sim, fn: Callable[..., Any], *args: Any) -> Any:
+    deadline, seconds = sim
     try:
         if deadline is None:
             return fn(*args)
-        return deadline.call(what, SIM_TIMEOUT_S, fn, *args)
+        return deadline.call(what, seconds, fn, *args)
     except CallTimeout as exc:
         raise SimError(f"{what} hung for more than {exc.seconds:g}s") from None
     except (BudgetExceeded, KeyboardInterrupt):
@@ -171,10 +177,8 @@ def _sim_call(what: str, deadline: Deadline | None, fn: Callable[..., Any], *arg
         raise SimError(f"{what} raised {type(exc).__name__}") from exc
 
 
-def _checked_reset(
-    env: Any, seed: int, deadline: Deadline | None
-) -> tuple[Observation, Mapping[str, Any]]:
-    out = _sim_call("env.reset", deadline, lambda: env.reset(seed=seed))
+def _checked_reset(env: Any, seed: int, sim: _Sim) -> tuple[Observation, Mapping[str, Any]]:
+    out = _sim_call("env.reset", sim, lambda: env.reset(seed=seed))
     if not isinstance(out, tuple) or len(out) != 2:
         raise SimError(f"env.reset returned {type(out).__name__}, not (observation, info)")
     obs, info = out
@@ -182,9 +186,9 @@ def _checked_reset(
 
 
 def _checked_step(
-    env: Any, action: Any, deadline: Deadline | None
+    env: Any, action: Any, sim: _Sim
 ) -> tuple[Observation, float, bool, bool, Mapping[str, Any]]:
-    out = _sim_call("env.step", deadline, env.step, action)
+    out = _sim_call("env.step", sim, env.step, action)
     if not isinstance(out, tuple) or len(out) != 5:
         raise SimError("env.step did not return (observation, reward, terminated, truncated, info)")
     obs, reward, terminated, truncated, info = out

@@ -167,6 +167,7 @@ class EpisodeEvaluator:
                 on_reset=on_reset,
                 on_step=on_step,
                 deadline=self.deadline,
+                sim_timeout_s=settings.sim_timeout_s,
                 ctrl_c_is_policy_error=self.in_worker,
             )
             end_outcome, end_steps, end_error, first = (
@@ -233,12 +234,12 @@ class EpisodeEvaluator:
             executor.call_policy(obs)
         self._warmed = True
 
-    def close(self, timeout_s: float = 30.0) -> str | None:
+    def close(self, timeout_s: float = 10.0) -> str | None:
         """Close the policy; returns a warning when ``close()`` raised or hung."""
         return close_quietly(self.policy, timeout_s)
 
 
-def close_quietly(policy: Any, timeout_s: float = 30.0) -> str | None:
+def close_quietly(policy: Any, timeout_s: float = 10.0) -> str | None:
     """Call ``policy.close()`` on a helper thread; a raise or a hang becomes a warning."""
     import threading
 

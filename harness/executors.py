@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import multiprocessing
 import os
 import shutil
@@ -50,11 +51,13 @@ from harness.results import STEP_SCHEMA, EpisodeResult
 
 @dataclass(frozen=True)
 class Job:
-    """One episode to run."""
+    """One episode to run; ``alone`` when it runs with no other episode in flight (a retry
+    after a policy-host crash, to find out which episode caused it)."""
 
     key: int
     task: str
     episode: EpisodeSpec
+    alone: bool = False
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,7 @@ def _worker_loop(
             phase(f"loading policy {config.name}")
             policy, traits = build_policy(config)
     except BaseException as exc:
-        conn.send(("fatal", worker_id, describe_exception(exc, limit=0)))
+        conn.send(("fatal", worker_id, _fatal(exc)))
         raise
     deadline = Deadline(on_hang=on_hang)
     deadline.install()
@@ -315,13 +318,35 @@ def _host_main(
         ready.send(("ready", info))
     except BaseException as exc:
         with contextlib.suppress(Exception):
-            ready.send(("fatal", describe_exception(exc, limit=0)))
+            ready.send(("fatal", _fatal(exc)))
         os._exit(1)
     ready.close()
+
+    def stop(signum: int, frame: Any) -> None:
+        from harness.evaluate import close_quietly
+
+        close_quietly(host, CLOSE_TIMEOUT_S)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)  # the runner's way to end the host: close, then exit
     try:
         serve(listener, host, info)
     finally:
         os._exit(0)
+
+
+def _fatal(exc: BaseException) -> tuple[str, str]:
+    """(one line, full traceback) of an error that stops a child from starting."""
+    import traceback
+
+    line = str(exc) if isinstance(exc, PolicyBuildError) else describe_exception(exc, limit=0)
+    return line, "".join(traceback.format_exception(exc))
+
+
+def _build_error(fatal: tuple[str, str]) -> PolicyBuildError:
+    error = PolicyBuildError(fatal[0])
+    error.remote_traceback = fatal[1]  # type: ignore[attr-defined]
+    return error
 
 
 def _build_copy(config: PolicyConfig, spending: Spending) -> Any:
@@ -340,6 +365,9 @@ class _Worker:
     ready: bool = False
     hung: tuple[str, float] | None = None
 
+
+CLOSE_TIMEOUT_S = 10.0
+"""How long a policy's ``close()`` may take at the end of a run before it is abandoned."""
 
 MAX_START_FAILURES = 3
 """Consecutive worker or host deaths before any progress after which the run fails."""
@@ -379,11 +407,12 @@ class ProcessExecutor:
         self._host: Any = None
         self._host_ready: Connection | None = None
         self._host_info: dict[str, Any] | None = None
-        self._host_deaths: list[str] = []
         self._listener: Listener | None = None
         self._address: _HostAddress | None = None
         self._tmp: str | None = None
         self._failures = 0
+        self._queue: list[Job] = []
+        self._last_host_exit = "state unknown"
 
     # -- process management ------------------------------------------------------------------
     def _start_host(self) -> None:
@@ -437,7 +466,7 @@ class ProcessExecutor:
         for worker in self._workers.values():
             with contextlib.suppress(OSError, ValueError):
                 worker.conn.send(("stop",))
-        deadline = time.monotonic() + 35
+        deadline = time.monotonic() + CLOSE_TIMEOUT_S + 5
         for worker in self._workers.values():
             worker.process.join(max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
@@ -447,7 +476,7 @@ class ProcessExecutor:
             worker.conn.close()
         if self._host is not None:
             self._host.terminate()
-            self._host.join(10)
+            self._host.join(CLOSE_TIMEOUT_S + 5)
             if self._host.is_alive():
                 self._host.kill()
                 self._host.join()
@@ -492,17 +521,21 @@ class ProcessExecutor:
             self._shutdown()
 
     def _loop(self, queue: list[Job], sink: Sink) -> None:
+        self._queue = queue
         in_flight = 0
-        stop: str | None = None
         while queue or in_flight:
-            if stop is None and (stop := sink.stop_reason()) is not None:
+            if (stop := sink.stop_reason()) is not None:
                 queue.clear()
                 raise StopRun(stop)
             for worker in self._workers.values():
-                if worker.ready and worker.job is None and queue:
-                    worker.job = queue.pop(0)
-                    in_flight += 1
-                    worker.conn.send(("job", worker.job.key, worker.job.task, worker.job.episode))
+                busy = [w.job for w in self._workers.values() if w.job is not None]
+                if not (worker.ready and worker.job is None and queue):
+                    continue
+                if any(j.alone for j in busy) or (queue[0].alone and busy):
+                    break  # a suspect runs alone
+                worker.job = queue.pop(0)
+                in_flight += 1
+                worker.conn.send(("job", worker.job.key, worker.job.task, worker.job.episode))
             handles: dict[Any, Any] = {}
             for worker in self._workers.values():
                 handles[worker.conn] = ("conn", worker)
@@ -527,6 +560,10 @@ class ProcessExecutor:
             message = worker.conn.recv()
         except (EOFError, OSError):
             return 0  # its death is handled through the sentinel
+        return self._handle(worker, message, sink)
+
+    def _handle(self, worker: _Worker, message: tuple[Any, ...], sink: Sink) -> int:
+        """Act on one message from a worker; returns 1 when it finished an episode."""
         kind = message[0]
         if kind == "ready":
             worker.ready = True
@@ -536,7 +573,7 @@ class ProcessExecutor:
         elif kind == "hung":
             worker.hung = (message[3], message[4])
         elif kind == "fatal":
-            raise PolicyBuildError(message[2])
+            raise _build_error(message[2])
         elif kind == "budget":
             raise BudgetExceeded(message[3])
         elif kind == "done":
@@ -546,8 +583,14 @@ class ProcessExecutor:
             worker.job = None
             self._failures = 0
             outcome = evaluated.result.outcome
-            if outcome == "policy_crash" and self._host_deaths:
-                evaluated.result.error = f"{evaluated.result.error} ({self._host_deaths[-1]})"
+            if outcome == "policy_crash" and self._host is not None:
+                if not job.alone:
+                    # The host serves every worker: its crash ended all episodes in flight.
+                    # Each runs again with nothing beside it, so the crash is charged to the
+                    # episode that causes it (a deterministic crash recurs; the others pass).
+                    self._queue.append(dataclasses.replace(job, alone=True))
+                    return 1
+                evaluated.result.error = f"{evaluated.result.error} ({self._host_exit()})"
             sink.commit(job, evaluated, facts)
             if outcome == "policy_timeout" and self._host is not None:
                 self._check_host(sink)
@@ -556,9 +599,14 @@ class ProcessExecutor:
 
     def _on_worker_death(self, worker: _Worker, sink: Sink) -> int:
         finished = 0
-        with contextlib.suppress(EOFError, OSError):
-            while worker.conn.poll():  # what it sent before it died counts
-                finished += self._on_message(worker, sink)
+        while True:  # what it sent before it died counts
+            try:
+                if not worker.conn.poll():
+                    break
+                message = worker.conn.recv()
+            except (EOFError, OSError):
+                break
+            finished += self._handle(worker, message, sink)
         worker.process.join()
         status = _signal_text(worker.process.exitcode)
         job, worker.job = worker.job, None
@@ -604,6 +652,13 @@ class ProcessExecutor:
         )
         return Evaluated(result, STEP_SCHEMA.empty_table(), {})
 
+    def _host_exit(self) -> str:
+        """How the host that a worker just lost ended (it may already have been replaced)."""
+        self._host.join(1)  # the one that died, or its successor (then the last death counts)
+        if self._host.exitcode is not None:
+            return f"policy host {_signal_text(self._host.exitcode)}"
+        return f"policy host {self._last_host_exit}"
+
     def _check_host(self, sink: Sink) -> None:
         """After a timed-out call, make sure the host is not stuck in it: a host whose policy
         thread does not answer a ping within the grace period is killed (and restarted when
@@ -632,7 +687,7 @@ class ProcessExecutor:
         if message is None:
             return  # the host died before it could say; handled through its sentinel
         if message[0] == "fatal":
-            raise PolicyBuildError(message[1])
+            raise _build_error(message[1])
         self._host_info = message[1]
         self._failures = 0
         sink.phase("policy host ready")
@@ -640,7 +695,7 @@ class ProcessExecutor:
     def _on_host_death(self, sink: Sink) -> None:
         self._host.join()
         status = _signal_text(self._host.exitcode)
-        self._host_deaths.append(f"policy host {status}")
+        self._last_host_exit = status
         if self._host_ready is not None:
             self._host_ready.close()
             self._host_ready = None

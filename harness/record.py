@@ -48,6 +48,7 @@ class RunSettings:
     n_action_steps: int | None = None
     warmup: int | None = None
     step_timeout_s: float = 300.0
+    sim_timeout_s: float = 120.0
     video: int = 0
     task_options: Mapping[str, str] = field(default_factory=dict)
     isolate: str = "auto"

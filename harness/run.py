@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.contract import BudgetExceeded, PolicyConfig, Spending, Task, Track, supports
-from harness.errors import RunConfigError
+from harness.errors import RunConfigError, RunFormatError
 from harness.evaluate import Evaluated
 from harness.executors import InlineExecutor, Job, PolicyFacts, ProcessExecutor, StopRun
 from harness.fingerprint import task_fingerprint
@@ -479,7 +479,7 @@ def _execute(
             else:
                 try:
                     store.consolidate()
-                except OSError as exc:  # the parts stay the truth; say why the rest failed
+                except (OSError, RunFormatError) as exc:  # the parts stay the truth
                     status, detail = "failed", f"consolidating the run failed: {exc}"
                     failure = failure or exc
                 latest = dataclasses.replace(

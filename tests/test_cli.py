@@ -179,25 +179,6 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_episodes(tmp_path: Path) -> Non
     assert len(pd.read_parquet(out / "episodes.parquet")) == len(run.episodes)
 
 
-def test_ctrl_c_with_workers_stops_without_waiting_for_episodes_in_flight(
-    tmp_path: Path,
-) -> None:
-    """Episodes take 40 s here (40 steps of 1 s); Ctrl-C must not wait for them to end."""
-    out = tmp_path / "run"
-    proc = _slow_run(out, 1.0, "--workers", "2")
-    deadline = time.monotonic() + 60
-    while not (out / "run.json").is_file() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(8)  # the workers start (spawn, imports) and enter their first episodes
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=25)  # well short of one 40 s episode
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stdout
-    run = load_run(out)
-    assert run.record.status == "interrupted"
-    assert len(run.episodes) == 0  # nothing in flight was committed half-done
-
-
 def test_a_policy_that_cannot_be_built_fails_cleanly_and_leaves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "r"
     result = bench(
