@@ -33,15 +33,15 @@ def test_the_default_report_goes_under_the_runs_root(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     root = make_run("a", wins(3, 10), policy="alpha", private=True)
-    result = bench("report", root.parent)
+    result = bench("report", root.parent, "--format", "md")
     assert result.exit_code == 0, result.output
-    assert (root.parent / "leaderboard.html").is_file()
+    assert (root.parent / "leaderboard.md").is_file()
     assert not (tmp_path / "reports").exists()
     # given a run directory itself, the report goes beside it, never into it
-    (root.parent / "leaderboard.html").unlink()
-    assert bench("report", root).exit_code == 0
-    assert (root.parent / "leaderboard.html").is_file()
-    assert not (root / "leaderboard.html").exists()
+    (root.parent / "leaderboard.md").unlink()
+    assert bench("report", root, "--format", "md").exit_code == 0
+    assert (root.parent / "leaderboard.md").is_file()
+    assert not (root / "leaderboard.md").exists()
 
 
 def test_an_empty_report_is_refused_unless_asked(tmp_path: Path) -> None:
