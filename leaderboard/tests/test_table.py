@@ -105,20 +105,15 @@ def test_different_track_versions_are_never_merged_or_ranked_together(
 def test_a_task_fingerprint_separates_runs_of_the_same_declared_version(
     make_run: Callable[..., Path],
 ) -> None:
-    # What the run record adds per task: a fingerprint of what the policy sees. Two runs with
-    # the same declared versions but different fingerprints are different tasks.
-    import json
-
-    roots = [
-        make_run(n, wins(10), policy="alpha", seed=i, private=True) for i, n in enumerate("ab")
-    ]
-    for root, fingerprint in zip(roots, ("f00d", "beef"), strict=True):
-        meta = json.loads((root / "run.json").read_text())
-        meta["tasks"]["pick"]["fingerprint"] = fingerprint
-        (root / "run.json").write_text(json.dumps(meta))
-    board = board_of(*roots)
-    assert sorted(c.task.fingerprint for c in board.cells) == ["beef", "f00d"]
-    assert all(c.stats.episodes == 20 for c in board.cells)
+    # Same task name, task version and track version, but the policy sees another task (here
+    # another instruction): the fingerprint the run records differs, and the runs stay apart.
+    plain = make_run("a", wins(10), policy="alpha")
+    changed = make_run("b", wins(12), policy="alpha", task_args={"instruction": "lift it"})
+    board = board_of(plain, changed)
+    assert len({c.task.fingerprint for c in board.cells}) == 2
+    assert {(c.task.version, c.task.track_version) for c in board.cells} == {("1", "1")}
+    assert sorted(c.stats.episodes for c in board.cells) == [20, 20]  # never merged
+    assert len(board.task_groups) == 2
 
 
 def test_errors_are_counted_apart_from_failures_with_an_explicit_denominator(
