@@ -508,8 +508,11 @@ class _RunProgress:
 
 
 def _json_default(obj: Any) -> Any:
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
+    """JSON for what ``json`` cannot encode: NumPy scalars by value, NaN as null, else text."""
+    from harness.summary import json_ready
+
+    if hasattr(obj, "item"):
+        return json_ready(obj.item())
     return str(obj)
 
 
@@ -522,8 +525,18 @@ def _num(x: float, fmt: str = "{:.2f}", scale: float = 1.0) -> str:
 
 
 def _print_summary(policy: str, rows: list[dict[str, Any]]) -> None:
-    columns = ["task", "success", "95% CI", "n", "fail", "errors", "steps→ok", "act p50 ms",
-               "act p95 ms", "LDLJ", "SPARC", "clipped"]  # fmt: skip
+    from harness.summary import printable
+
+    def text(value: Any) -> str:  # run-derived text is shown, never interpreted
+        return escape(printable(value))
+
+    def mean(value: Any) -> str:
+        if not isinstance(value, dict) or value.get("value") is None:
+            return "-"
+        return f"{value['value']:.2f} (n={value['n']})"
+
+    columns = ["task", "success", "95% CI", "succ/n", "fail", "errors", "steps→ok",
+               "act p50 ms", "act p95 ms", "sync Hz", "LDLJ", "SPARC", "clipped"]  # fmt: skip
     # Columns that only some backends fill (API agents, token decoders) appear when used.
     optional: list[tuple[str, str, Callable[[Any], str]]] = [
         ("decode fail", "decode_failures", str),
@@ -531,26 +544,35 @@ def _print_summary(policy: str, rows: list[dict[str, Any]]) -> None:
         ("$/episode", "cost_usd_per_episode", lambda x: f"{x:.4f}"),
     ]
     shown = [(name, key, fmt) for name, key, fmt in optional if any(r.get(key) for r in rows)]
-    table = Table(title=f"policy {policy}", title_justify="left", show_edge=False)
+    table = Table(title=f"policy {text(policy)}", title_justify="left", show_edge=False)
     for column in columns + [name for name, _, _ in shown]:
         table.add_column(column, justify="left" if column == "task" else "right")
     for r in rows:
+        errors = str(r["errors"])
+        if r["errors"]:
+            errors += " " + ", ".join(f"{k} {v}" for k, v in sorted(r["error_kinds"].items()))
         table.add_row(
-            r["task"],
+            text(r["task"]),
             _pct(r["success_rate"]),
             f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}",
-            str(r["episodes"]),
+            f"{r['successes']}/{r['episodes']}",
             str(r["failures"]),
-            str(r["errors"]) + (f" {r['error_kinds']}" if r["errors"] else ""),
+            text(errors),
             _num(r["mean_steps_to_success"], "{:.1f}"),
             _num(r["act_p50_s"], "{:.2f}", 1e3),
             _num(r["act_p95_s"], "{:.2f}", 1e3),
-            _num(r["ldlj"]),
-            _num(r["sparc"]),
+            _num(r["sync_hz"], "{:.1f}"),
+            mean(r["ldlj"]),
+            mean(r["sparc"]),
             str(r["clipped_actions"]),
-            *(fmt(r[key]) for _, key, fmt in shown),
+            *(text(fmt(r[key])) for _, key, fmt in shown),
         )
     console.print(table)
+    console.print(
+        "[dim]success = successes / all episodes (errors included, counted apart from "
+        "failures); LDLJ, SPARC: means over successful episodes (n); sync Hz = "
+        "n_action_steps / (mean act + n_action_steps / task rate)[/]"
+    )
 
 
 # -- check ------------------------------------------------------------------------------------
@@ -599,18 +621,23 @@ def check_cmd(target: str, calls: int, tasks: tuple[str, ...], as_json: bool) ->
 @_fail_on_user_errors
 def compare_cmd(run_a: Path, run_b: Path, as_json: bool) -> None:
     """Paired comparison of two runs: success with intervals, McNemar p, deltas (B - A)."""
-    from harness.results import load_run
-    from harness.summary import compare_runs
+    from vla_bench_leaderboard.loading import load_one
 
-    a, b = load_run(run_a), load_run(run_b)
+    from harness.summary import compare_runs, printable
+
+    a, b = load_one(run_a), load_one(run_b)
     rows = compare_runs(a, b)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, default=_json_default))
+        click.echo(json.dumps(rows, indent=2, allow_nan=False, default=_json_default))
         return
     if not rows:
         raise UserError(f"{run_a} and {run_b} share no task; nothing to compare")
+
+    def text(value: Any) -> str:  # run-derived text is shown, never interpreted
+        return escape(printable(value))
+
     table = Table(
-        title=f"A = {a.policy} ({run_a})   B = {b.policy} ({run_b})",
+        title=f"A = {text(a.policy)} ({text(run_a)})   B = {text(b.policy)} ({text(run_b)})",
         title_justify="left",
         show_edge=False,
     )
@@ -630,7 +657,7 @@ def compare_cmd(run_a: Path, run_b: Path, as_json: bool) -> None:
     for r in rows:
         sa, sb = r["a"], r["b"]
         table.add_row(
-            r["task"],
+            text(r["task"]),
             _rate_with_ci(sa),
             _rate_with_ci(sb),
             str(r["paired"]),
@@ -644,7 +671,7 @@ def compare_cmd(run_a: Path, run_b: Path, as_json: bool) -> None:
     console.print(table)
     for r in rows:
         if r["note"]:
-            console.print(f"[yellow]{r['task']}:[/] {r['note']}")
+            console.print(f"[yellow]{text(r['task'])}:[/] {text(r['note'])}")
 
 
 def _rate_with_ci(summary: dict[str, Any]) -> str:
@@ -662,36 +689,79 @@ def _rate_with_ci(summary: dict[str, Any]) -> str:
     "fmt",
     default="html",
     show_default=True,
-    help="Reporter name (bench list reporters): term, md, html, ...",
+    help="Reporter name (bench list reporters): term, md, html, csv, json, ...",
 )
 @click.option(
     "-o",
     "--output",
     type=click.Path(path_type=Path),
-    help="Output file (default reports/leaderboard.<ext>; term prints).",
+    help="Output file (default <runs root>/leaderboard.<ext>; term prints). Never inside a run.",
+)
+@click.option("--allow-empty", is_flag=True, help="Write a report even when no run was found.")
+@click.option(
+    "--skip-bad", is_flag=True, help="Exit 0 even when malformed runs were skipped (listed)."
 )
 @_fail_on_user_errors
-def report_cmd(run_dirs: tuple[Path, ...], fmt: str, output: Path | None) -> None:
+def report_cmd(
+    run_dirs: tuple[Path, ...],
+    fmt: str,
+    output: Path | None,
+    allow_empty: bool,
+    skip_bad: bool,
+) -> None:
     """Build the leaderboard from run directories (default: everything under runs/)."""
-    from harness.results import RunFormatError, atomic_write_bytes, find_runs, load_run
+    from vla_bench_leaderboard.loading import load_runs
+
+    from harness.results import RUN_FILE, atomic_write_bytes
 
     render = registry().get("reporter", fmt).load()
     roots = list(run_dirs) or [Path("runs")]
-    problems = [f"{p}: no such directory" for p in roots if not p.exists()]
-    runs = []
-    for path in find_runs(p for p in roots if p.exists()):
-        try:
-            runs.append(load_run(path))
-        except (RunFormatError, OSError, ValueError) as exc:
-            problems.append(str(exc))
-    if not runs and not problems:
-        problems.append(f"no runs found under {', '.join(map(str, roots))} (bench run ... first)")
-    text = render(runs, problems)
-    if output is None and fmt == "term":
-        click.echo(text)
-        return
+    missing = [str(p) for p in roots if not p.exists()]
+    if missing:
+        raise UserError(
+            f"no such directory: {', '.join(missing)} (bench run ... --out DIR writes runs)"
+        )
+
+    def run_dir_holding(path: Path) -> Path | None:  # the run directory at or above path
+        return next((p for p in (path, *path.parents) if (p / RUN_FILE).is_file()), None)
+
     ext = {"md": "md", "html": "html", "term": "txt"}.get(fmt, fmt)
-    target = output or Path("reports") / f"leaderboard.{ext}"
-    atomic_write_bytes(target, text.encode())
-    notes = f", {len(problems)} note(s)" if problems else ""
-    console.print(f"wrote {target} ({len(runs)} run(s){notes})")
+    if output is None:
+        base = Path(os.path.commonpath([p.resolve() for p in roots]))
+        while (inside := run_dir_holding(base)) is not None:
+            base = inside.parent
+        target: Path | None = None if fmt == "term" else base / f"leaderboard.{ext}"
+    else:
+        target = output
+    if target is not None:
+        holder = run_dir_holding(target.resolve().parent)
+        if holder is not None or (target / RUN_FILE).exists():
+            raise UserError(
+                f"refusing to write {target}: it is inside run directory {holder or target}, "
+                "whose files stay as the runner wrote them; pass -o outside it"
+            )
+    runs, problems = load_runs(roots)
+    if not runs and not allow_empty:
+        detail = f" ({'; '.join(problems)})" if problems else ""
+        raise UserError(
+            f"no runs found under {', '.join(map(str, roots))}{detail}: bench run ... first, "
+            "or pass --allow-empty to write an empty report"
+        )
+    text = render(runs, problems)
+    if target is None:
+        click.echo(text)
+    else:
+        atomic_write_bytes(target, text.encode())
+        notes = f", {len(problems)} problem(s)" if problems else ""
+        console.print(f"wrote {escape(str(target))} ({len(runs)} run(s){notes})")
+    if problems:
+        err_console.print(
+            f"[bold red]{len(problems)} run(s) or path(s) could not be read and are left out "
+            "of the report:[/]",
+            highlight=False,
+        )
+        for line in problems:
+            err_console.print(f"[red]- {escape(line)}[/]", highlight=False)
+        if not skip_bad:
+            err_console.print("(--skip-bad exits 0 all the same)", highlight=False)
+            sys.exit(1)

@@ -47,25 +47,6 @@ class Evaluated:
     artifacts: dict[str, bytes]
 
 
-ACTION_GROUPS = {
-    "translation": ("dx", "dy", "dz", "x", "y", "z"),
-    "rotation": ("droll", "dpitch", "dyaw", "roll", "pitch", "yaw", "ax", "ay", "az"),
-    "gripper": ("gripper", "grip"),
-}
-"""Which action fields make up each group for the chunk-boundary jump ratio (units differ
-between groups, so they are never mixed)."""
-
-
-def action_groups(names: tuple[str, ...]) -> dict[str, list[int]]:
-    """Column indices of each group present in an action space's field ``names``."""
-    groups: dict[str, list[int]] = {}
-    for group, members in ACTION_GROUPS.items():
-        columns = [i for i, name in enumerate(names) if name.lower() in members]
-        if columns:
-            groups[group] = columns
-    return groups
-
-
 class EpisodeEvaluator:
     """Runs and scores episodes with one policy (or session) in this process."""
 
@@ -233,16 +214,11 @@ class EpisodeEvaluator:
         result.model_p50_s = metrics.latency_percentiles(executor.model_times)["p50"]
         if spec.smoothness_applies:
             _score_smoothness(result, start_pose[0], poses, path, spec.control_hz, n)
-            groups = action_groups(spec.action_space.names)
+            groups = metrics.action_groups(spec.action_space.names)
             if executor.raw_actions and groups:
                 raw = np.asarray(executor.raw_actions[:n], dtype=np.float64)
-                result.chunk_jumps = json.dumps(
-                    {
-                        name: metrics.chunk_jump_ratio(raw[:, cols], executor.chunk[:n])
-                        for name, cols in groups.items()
-                    },
-                    allow_nan=True,
-                )
+                ratios = metrics.chunk_jump_ratios(raw, executor.chunk[:n], groups)
+                result.chunk_jumps = json.dumps(ratios, allow_nan=True)
         if video is not None:
             result.extra["video"] = video.finish(spec.control_hz)
         steps = executor.table(task_name, episode.index, rewards, successes, poses)
@@ -307,7 +283,9 @@ def _score_smoothness(
     control_hz: float,
     steps: int,
 ) -> None:
-    """Fill the smoothness fields: on the physics-rate path when the env reports one."""
+    """Fill the smoothness fields (:func:`metrics.path_smoothness`): on the physics-rate path
+    when the env reports one, else on the poses at the control rate. An episode ends at its
+    first success, so a successful path ends at success; any other ends at its last motion."""
     if path and steps:
         fs = control_hz * len(path[0])
         first = (
@@ -321,13 +299,9 @@ def _score_smoothness(
         )
     if len(points) < 3:
         return
-    speed = metrics.speed_profile(points, fs)
-    result.smoothness_fs = fs
-    result.ldlj = metrics.ldlj(speed, fs)
-    result.sparc = metrics.sparc(speed, fs)
-    result.mean_squared_jerk = metrics.mean_squared_jerk(points, fs)
-    result.path_length_m = float(np.sum(np.linalg.norm(np.diff(points, axis=0), axis=1)))
-    result.movement_s = (len(points) - 1) / fs
+    end = len(points) if result.outcome == "success" else None
+    for field_name, value in metrics.path_smoothness(points, fs, end).items():
+        setattr(result, field_name, value)
 
 
 def _peak_rss_bytes() -> int:
