@@ -10,55 +10,57 @@ from __future__ import annotations
 
 from typing import Any
 
-from vla_bench_manipulation import handle, pick_place, valve
 from vla_bench_manipulation.env import ManipulationEnv
+from vla_bench_manipulation.handle import THRESHOLD, HandleEnv
+from vla_bench_manipulation.pick_place import HALF_HEIGHT, RECEPTACLES, SHAPES, PickPlaceEnv
+from vla_bench_manipulation.valve import TOLERANCE, ValveEnv
 
 
 def _qpos(env: ManipulationEnv, joint: str) -> int:
     return int(env.model.jnt_qposadr[env.model.joint(joint).id])
 
 
-def _valve(env: valve.ValveEnv) -> dict[str, Any]:
+def _valve(env: ValveEnv) -> dict[str, Any]:
     return {
         "kind": "valve",
         "qpos": _qpos(env, "valve"),
         "direction": env.direction,
         "goal": float(env.goal),
         "start_angle": env.start_angle,
-        "tolerance": valve.TOLERANCE,
+        "tolerance": TOLERANCE,
     }
 
 
-def _handle(env: handle.HandleEnv) -> dict[str, Any]:
-    return {"kind": "handle", "qpos": _qpos(env, "lever"), "threshold": handle.THRESHOLD}
+def _handle(env: HandleEnv) -> dict[str, Any]:
+    return {"kind": "handle", "qpos": _qpos(env, "lever"), "threshold": THRESHOLD}
 
 
 # PickPlaceEnv.evaluate: "low" means the centre is below surface + HALF_HEIGHT + this margin.
 _PICK_PLACE_LOW_MARGIN = 0.012
 
 
-def _pick_place(env: pick_place.PickPlaceEnv) -> dict[str, Any]:
+def _pick_place(env: PickPlaceEnv) -> dict[str, Any]:
     m = env.model
-    radius, surface, _ = pick_place.RECEPTACLES[env.target]
+    radius, surface, _ = RECEPTACLES[env.target]
     return {
         "kind": "pick_place",
         "object_body": int(m.body("obj0").id),
-        "object_geoms": [int(m.geom(f"obj0_{s}").id) for s in pick_place.SHAPES],
+        "object_geoms": [int(m.geom(f"obj0_{s}").id) for s in SHAPES],
         "finger_geoms": [int(m.geom("finger_l").id), int(m.geom("finger_r").id)],
         "receptacle_body": int(m.body(env.target).id),
         "radius": radius,
         "surface": surface,
-        "low_below": surface + pick_place.HALF_HEIGHT + _PICK_PLACE_LOW_MARGIN,
+        "low_below": surface + HALF_HEIGHT + _PICK_PLACE_LOW_MARGIN,
     }
 
 
 def success_rule(env: ManipulationEnv) -> dict[str, Any]:
     """The parameters of ``env``'s success rule for the episode it was just reset to."""
-    if isinstance(env, valve.ValveEnv):
+    if isinstance(env, ValveEnv):
         return _valve(env)
-    if isinstance(env, handle.HandleEnv):
+    if isinstance(env, HandleEnv):
         return _handle(env)
-    if isinstance(env, pick_place.PickPlaceEnv):
+    if isinstance(env, PickPlaceEnv):
         return _pick_place(env)
     raise ValueError(
         f"the studio has no port of {type(env).__name__}'s success rule; it knows valve, "
