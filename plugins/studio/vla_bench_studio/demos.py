@@ -14,7 +14,6 @@ actions were from the importer's.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -26,6 +25,8 @@ import mujoco
 import numpy as np
 from vla_bench_manipulation.plugin import TASKS
 
+from harness.results import atomic_write_bytes
+
 MANIFEST = "demos.jsonl"
 INPUTS = ("xr", "keyboard")
 
@@ -34,10 +35,8 @@ class DemoError(ValueError):
     """A demo the page sent cannot be used; the message names the field."""
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _json(value: Any) -> bytes:
+    return json.dumps(value).encode("utf-8")
 
 
 def _field(demo: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
@@ -110,9 +109,9 @@ class DemoStore:
             number = max(taken, default=0) + 1
             stem = f"demo-{number:04d}"
             log_path = logs / f"{stem}.json"
-            _write_atomic(logs / f"{stem}.calibration.json", json.dumps(demo["calibration"]))
-            _write_atomic(logs / f"{stem}.actions.json", json.dumps(demo["actions"]))
-            _write_atomic(log_path, json.dumps(log))
+            atomic_write_bytes(logs / f"{stem}.calibration.json", _json(demo["calibration"]))
+            atomic_write_bytes(logs / f"{stem}.actions.json", _json(demo["actions"]))
+            atomic_write_bytes(log_path, _json(log))
             try:
                 result = self._import(task, log_path, calibration, actions, number)
             except Exception as exc:
