@@ -55,6 +55,7 @@ class Connection:
         self.metadata: dict[str, Any] = {}
         self.opened = 0  # connections opened so far (a new one means a fresh server session)
         self._ws: websockets.sync.client.ClientConnection | None = None
+        self._stack = contextlib.ExitStack()
         self._packer = codec.Packer()
 
     @property
@@ -71,16 +72,20 @@ class Connection:
         deadline = time.monotonic() + endpoint.connect_window_s
         delay = FIRST_BACKOFF_S
         while True:
+            stack = contextlib.ExitStack()
             try:
-                ws = websockets.sync.client.connect(
-                    endpoint.url,
-                    compression=None,
-                    max_size=None,
-                    additional_headers=headers,
-                    open_timeout=max(1.0, endpoint.connect_window_s),
-                    # Off: openpi's server blocks its event loop during inference and would
-                    # miss pings; a dead server is caught by the reply timeout instead.
-                    ping_interval=None,
+                # Entered as a context manager, the form every websockets version supports.
+                ws = stack.enter_context(
+                    websockets.sync.client.connect(
+                        endpoint.url,
+                        compression=None,
+                        max_size=None,
+                        additional_headers=headers,
+                        open_timeout=max(1.0, endpoint.connect_window_s),
+                        # Off: openpi's server blocks its event loop during inference and would
+                        # miss pings; a dead server is caught by the reply timeout instead.
+                        ping_interval=None,
+                    )
                 )
             except websockets.InvalidStatus as exc:
                 status = exc.response.status_code
@@ -104,22 +109,23 @@ class Connection:
             try:
                 self.metadata = self._decode(ws.recv(timeout=endpoint.connect_window_s or None))
             except TimeoutError:
-                ws.close()
+                stack.close()
                 raise ServerError(
                     f"{endpoint.shown} sent no metadata frame within "
                     f"{endpoint.connect_window_s:g}s (busy serving another client?)"
                 ) from None
             except websockets.ConnectionClosed as exc:
+                stack.close()
                 raise ServerError(
                     f"{endpoint.shown} closed the connection ({_close_text(exc)})"
                 ) from None
             except BaseException:
-                ws.close()
+                stack.close()
                 raise
             if not isinstance(self.metadata, dict):
-                ws.close()
+                stack.close()
                 raise ServerError(f"{endpoint.shown} sent a metadata frame that is not a map")
-            self._ws = ws
+            self._ws, self._stack = ws, stack
             self.opened += 1
             return
 
@@ -154,10 +160,9 @@ class Connection:
 
     def close(self) -> None:
         """Close the connection (the next request opens a new one)."""
-        ws, self._ws = self._ws, None
-        if ws is not None:
-            with contextlib.suppress(Exception):
-                ws.close()
+        stack, self._ws = self._stack, None
+        with contextlib.suppress(Exception):
+            stack.close()
 
 
 def _close_text(exc: websockets.ConnectionClosed) -> str:
