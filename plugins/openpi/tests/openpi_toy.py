@@ -5,13 +5,17 @@ bottom half (a flip or a swapped camera changes the answer), every state entry, 
 the episode seed (its RNG) and how many times it acted this episode (its episode state). It can
 share itself between sessions (``fork``) and answer several at once (``act_batch``, which records
 the batch size in each chunk's info), like a batched model on a policy host. ``fail_after=N``
-makes every act after the N-th of a session raise.
+makes every act after the N-th of an episode raise. ``hang_after=N,hang_file=PATH`` makes a
+session's act after its N-th (counting across episodes) create PATH and then hang, so a test
+can stop the server while a request is in flight.
 """
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,6 +39,9 @@ class ToyPolicy(PolicyBase):
         super().__init__(config)
         fail_after = config.options.get("fail_after")
         self.fail_after = None if fail_after is None else int(fail_after)
+        hang_after = config.options.get("hang_after")
+        self.hang_after = None if hang_after is None else int(hang_after)
+        self._acted = 0  # acts of this session, all episodes
         self._task: TaskSpec | None = None
         self._rng = np.random.default_rng(0)
         self._calls = 0
@@ -64,6 +71,10 @@ class ToyPolicy(PolicyBase):
     def _answer(self, observation: Observation, batch: int) -> ActionChunk:
         assert self._task is not None, "reset() first"
         self._calls += 1
+        self._acted += 1
+        if self.hang_after is not None and self._acted > self.hang_after:
+            Path(self.config.options["hang_file"]).touch()
+            time.sleep(60)
         if self.fail_after is not None and self._calls > self.fail_after:
             raise RuntimeError(f"toy policy told to fail after {self.fail_after} acts\nsecond line")
         features = []

@@ -10,8 +10,10 @@ Timing: ``model_time_s`` is the server's ``policy_timing.infer_ms`` (bench serve
 own model time); ``info["wire"]`` records the round trip measured here and the server's
 ``server_timing``. Failure: a server that is down, closes, times out or answers with an error
 makes ``reset``/``act`` raise, so that episode is recorded as a policy error and the run goes
-on; the next call reconnects with backoff. Each policy instance (each env worker) holds one
-connection, because openpi's servers answer one request at a time per connection.
+on; the next call reconnects with backoff (a reset that finds the connection dropped reconnects
+and goes on, since no episode state is lost between episodes). Each policy instance (each env
+worker) holds one connection, because openpi's servers answer one request at a time per
+connection.
 
 Limitation: steps served from a queued chunk are not sent (openpi has no such message), so a
 served policy that keeps an observation history through ``observe`` sees only the
@@ -35,7 +37,7 @@ from harness.contract import (
     TaskSpec,
 )
 from vla_bench_openpi import extension
-from vla_bench_openpi.connection import Connection, ServerError
+from vla_bench_openpi.connection import Connection, ConnectionLost, ServerError
 from vla_bench_openpi.images import resize_with_pad, rotate_180, to_uint8
 from vla_bench_openpi.layouts import camera_for, to_wire
 from vla_bench_openpi.options import ClientOptions, Layout
@@ -91,7 +93,12 @@ class OpenpiPolicy(PolicyBase):
                         f"{sorted(task.cameras)} (map one with images=...)"
                     )
         if self._remote is not None:
-            reply = self._connection.request(extension.reset_request(task, episode))
+            request = extension.reset_request(task, episode)
+            try:
+                reply = self._connection.request(request)
+            except ConnectionLost:
+                # Between episodes no server-side state is lost: reconnect (with backoff) once.
+                reply = self._connection.request(request)
             if not isinstance(reply, dict) or extension.RESET not in reply:
                 raise ServerError(f"{self.options.endpoint.shown} did not confirm the reset")
             self._session = self._connection.opened

@@ -27,6 +27,10 @@ class ServerError(RuntimeError):
     """The server answered with an error, closed the connection, or could not be reached."""
 
 
+class ConnectionLost(ServerError):
+    """The connection closed under a request (the server stopped, restarted or dropped it)."""
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """Where the server is and how to talk to it (the API key is never shown or recorded)."""
@@ -144,7 +148,7 @@ class Connection:
                     "(raise timeout=...)"
                 ) from None
             if isinstance(exc, websockets.ConnectionClosed):
-                raise ServerError(
+                raise ConnectionLost(
                     f"{self.endpoint.shown} closed the connection ({_close_text(exc)})"
                 ) from None
             raise

@@ -1,0 +1,129 @@
+"""``bench run --policy openpi`` against ``bench serve``: the same episodes as in process.
+
+The runner runs here (as ``bench run`` does, minus the command line), the server is a real
+``bench serve`` process, the task is the manipulation suite's ``valve`` at 32x32 pixels, and the
+policy is the toy (tests/openpi_toy.py), which reads images, state, instruction, episode seed and
+step count, so any difference in what crosses the wire changes the actions.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from openpi_kit import ServeProcess, free_port, wait_for
+
+from harness.contract import PolicyConfig
+from harness.results import ERROR_OUTCOMES, load_run
+
+TASK_OPTIONS = {"image_size": "32"}
+EPISODES = 5
+_reference: dict[str, Any] = {}
+
+
+def run(policy: str, args: str | None, out: Path, progress: Any = None) -> Any:
+    """One ``bench run`` of ``policy`` on valve (first EPISODES episodes) into ``out``."""
+    from harness.runner import RunSettings, execute
+
+    settings = RunSettings(episodes=EPISODES, task_options=TASK_OPTIONS)
+    config = PolicyConfig.parse_args(policy, args)
+    return execute(config, "valve", settings, out, ["bench", "run"], progress)
+
+
+def episodes(out: Path) -> dict[int, dict[str, Any]]:
+    """Outcome, error and executed actions of each committed episode."""
+    loaded = load_run(out)
+    steps = loaded.steps()
+    table = {}
+    for row in loaded.episodes.itertuples():
+        mine = steps[steps.episode == row.episode].sort_values("step")
+        table[int(row.episode)] = {
+            "outcome": row.outcome,
+            "error": row.error,
+            "actions": np.array(mine.action.tolist()),
+            "chunks": mine.chunk.tolist(),
+            "model_s": mine.model_s.dropna().tolist(),
+        }
+    return table
+
+
+@pytest.fixture
+def in_process(tmp_path_factory: pytest.TempPathFactory) -> dict[int, dict[str, Any]]:
+    """The toy run in process: the reference every remote run must reproduce."""
+    if not _reference:
+        out = tmp_path_factory.mktemp("reference") / "run"
+        assert run("toy", None, out).status == "complete"
+        _reference.update(episodes(out))
+    return _reference
+
+
+def test_remote_episodes_are_the_in_process_episodes(
+    bench_serve: Callable[..., ServeProcess],
+    in_process: dict[int, dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    server = bench_serve("--policy", "toy", "--max-batch", "4", "--max-wait-ms", "2")
+    report = run("openpi", f"url={server.url}", tmp_path / "remote")
+    assert report.status == "complete"
+    remote = episodes(tmp_path / "remote")
+    assert sorted(remote) == sorted(in_process)
+    for index, episode in remote.items():
+        mine = in_process[index]
+        assert episode["outcome"] == mine["outcome"] and episode["chunks"] == mine["chunks"]
+        np.testing.assert_array_equal(episode["actions"], mine["actions"])
+        assert episode["model_s"] == pytest.approx([1e-4] * len(episode["model_s"]))
+    describe = load_run(tmp_path / "remote").meta["policy"]["describe"]
+    assert describe["remote_policy"] == "toy" and describe["server"] == server.url
+
+
+def test_killing_the_server_records_policy_errors_and_a_resume_completes(
+    bench_serve: Callable[..., ServeProcess],
+    in_process: dict[int, dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    hanging = tmp_path / "hanging"
+    # The toy hangs on its 50th act (episode 1; episode 0 takes 40), with the request in flight.
+    server = bench_serve(
+        "--policy", "toy", "--policy-args", f"hang_after=50,hang_file={hanging}", port=port
+    )
+    args = f"url={server.url},connect_window=3"
+    out = tmp_path / "run"
+    interrupted = []
+
+    def kill_when_hanging() -> None:
+        wait_for(hanging.exists)
+        server.kill()
+
+    def progress(task: str, result: Any, done: int, total: int) -> None:
+        if result is not None and result.outcome in ERROR_OUTCOMES and not interrupted:
+            interrupted.append(result.episode)
+            os.kill(os.getpid(), signal.SIGINT)  # the user stops the run (Ctrl-C)
+
+    killer = threading.Thread(target=kill_when_hanging)
+    killer.start()
+    first = run("openpi", args, out, progress)
+    killer.join()
+    assert first.status == "interrupted" and interrupted == [1]
+    errors = {i: e for i, e in episodes(out).items() if e["outcome"] in ERROR_OUTCOMES}
+    assert errors and all(e["outcome"] == "policy_error" for e in errors.values())
+    assert "closed the connection" in errors[1]["error"] and server.url in errors[1]["error"]
+
+    committed = len(episodes(out))
+    assert committed < EPISODES
+    bench_serve("--policy", "toy", port=port)  # back on the same address
+    second = run("openpi", args, out)
+    assert second.status == "complete" and second.ran == EPISODES - committed
+    final = episodes(out)
+    assert sorted(final) == list(range(EPISODES))
+    for index, episode in final.items():
+        if index in errors:
+            continue
+        np.testing.assert_array_equal(episode["actions"], in_process[index]["actions"])
+    assert set(errors) == {i for i, e in final.items() if e["outcome"] in ERROR_OUTCOMES}
