@@ -60,13 +60,17 @@ class ServeProcess:
 def thread_server(policy: Any, name: str = "toy", **settings: Any) -> Iterator[tuple[Any, str]]:
     """The server of ``bench serve`` in a thread (for protocol tests that need no process);
     yields the server and its URL."""
-    from vla_bench_openpi.batching import PolicyHost
+    from vla_bench_openpi.batching import CopiesHost, PolicyHost
     from vla_bench_openpi.server import PolicyServer, ServerSettings
 
     max_batch = settings.pop("max_batch", 1)
     max_wait_s = settings.pop("max_wait_s", 0.0)
     task = settings.pop("task", None)
-    host = PolicyHost(policy, max_batch=max_batch, max_wait_s=max_wait_s)
+    host: Any = (
+        PolicyHost(policy, max_batch=max_batch, max_wait_s=max_wait_s)
+        if hasattr(policy, "fork")
+        else CopiesHost(policy, lambda: type(policy)(policy.config))
+    )
     server = PolicyServer(name, policy, host, ServerSettings(port=0, **settings), task=task)
     ready = threading.Event()
     loop = asyncio.new_event_loop()

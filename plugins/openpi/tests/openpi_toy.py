@@ -102,4 +102,9 @@ class ToyPolicy(PolicyBase):
 @hookimpl
 def vla_bench_register_policies(registry: Registry) -> None:
     """The toy policy."""
-    registry.add_policy("toy", ToyPolicy, description="deterministic toy for openpi tests")
+    registry.add_policy(
+        "toy",
+        ToyPolicy,
+        description="deterministic toy for openpi tests",
+        action_spaces=("ee_delta_7d",),
+    )

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from openpi_kit import ServeProcess, free_port, wait_for
+from openpi_kit import ServeProcess, free_port, thread_server, toy, wait_for
 
 from harness.contract import PolicyConfig
 from harness.results import ERROR_OUTCOMES, load_run
@@ -27,11 +27,13 @@ EPISODES = 5
 _reference: dict[str, Any] = {}
 
 
-def run(policy: str, args: str | None, out: Path, progress: Any = None) -> Any:
-    """One ``bench run`` of ``policy`` on valve (first EPISODES episodes) into ``out``."""
+def run(
+    policy: str, args: str | None, out: Path, progress: Any = None, episodes: int = EPISODES
+) -> Any:
+    """One ``bench run`` of ``policy`` on valve (its first ``episodes``) into ``out``."""
     from harness.runner import RunSettings, execute
 
-    settings = RunSettings(episodes=EPISODES, task_options=TASK_OPTIONS)
+    settings = RunSettings(episodes=episodes, task_options=TASK_OPTIONS)
     config = PolicyConfig.parse_args(policy, args)
     return execute(config, "valve", settings, out, ["bench", "run"], progress)
 
@@ -127,3 +129,16 @@ def test_killing_the_server_records_policy_errors_and_a_resume_completes(
             continue
         np.testing.assert_array_equal(episode["actions"], in_process[index]["actions"])
     assert set(errors) == {i for i, e in final.items() if e["outcome"] in ERROR_OUTCOMES}
+
+
+def test_the_api_key_reaches_the_server_and_no_file_of_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "never-record-this-4f1c9e"
+    monkeypatch.setenv("OPENPI_SERVER_KEY", key)
+    with thread_server(toy(), api_key=key) as (_, url):
+        report = run("openpi", f"url={url},api_key_env=OPENPI_SERVER_KEY", tmp_path / "r", None, 1)
+    assert report.status == "complete"
+    files = [p for p in (tmp_path / "r").rglob("*") if p.is_file()]
+    assert files and not [p for p in files if key.encode() in p.read_bytes()]
+    assert "OPENPI_SERVER_KEY" in (tmp_path / "r" / "run.json").read_text()

@@ -262,6 +262,31 @@ def test_concurrent_clients_get_what_they_would_get_alone() -> None:
     assert max(batches) > 1  # answered together, yet each as if alone
 
 
+def test_a_policy_without_fork_gives_each_client_a_copy() -> None:
+    from harness.baselines import RandomPolicy
+    from harness.contract import PolicyConfig
+
+    task = make_task()
+    alone = {}
+    for seed in (7, 8):
+        policy = RandomPolicy(PolicyConfig("random", seed=3))
+        policy.reset(task, EpisodeSpec(0, seed), None)
+        alone[seed] = [policy.act({}).actions for _ in range(5)]
+    server = thread_server(RandomPolicy(PolicyConfig("random", seed=3)), "random")
+    with server as (_, url), connect(url) as a, connect(url) as b:
+        got: dict[int, list[Any]] = {7: [], 8: []}
+        for ws, seed in ((a, 7), (b, 8)):
+            ws.recv()
+            ws.send(codec.pack(extension.reset_request(task, EpisodeSpec(0, seed))))
+            ws.recv()
+        for _ in range(5):  # interleaved: a shared policy would mix the two random streams
+            for ws, seed in ((a, 7), (b, 8)):
+                ws.send(codec.pack({"images": {}, "state": [0.0] * 8}))
+                got[seed].append(codec.unpack(ws.recv())["actions"])
+    for seed in (7, 8):
+        np.testing.assert_array_equal(np.array(got[seed]), np.array(alone[seed]))
+
+
 def test_reset_extension_is_confirmed_and_adds_chunk_details() -> None:
     task = make_task()
     with thread_server(toy()) as (_, url), connect(url) as ws:

@@ -1,18 +1,22 @@
-"""A private stand-in for ``harness.host.PolicyHost`` (one model, many sessions, batching).
+"""A private stand-in for the engine's policy host (``harness.host``), until it lands on main.
 
-It has exactly the interface the engine's policy host will have, so ``bench serve`` switches to
-that one when it lands: ``PolicyHost(policy, max_batch=B, max_wait_s=W)``, ``host.open() ->
-Session`` with ``reset(task, episode)``, a blocking, thread-safe ``act(obs)`` and ``close()``,
-and ``host.close()``.
+Same shape as the engine's, so that ``bench serve`` can switch to it by changing one import:
 
-A policy that implements ``fork()`` gives each session its own episode state over one model;
-``act`` calls from several sessions are gathered by one thread into a batch of at most
-``max_batch``, waiting at most ``max_wait_s`` after the first for more, and never waiting when
-every open session already has a request queued. A batch runs as one ``policy.act_batch(sessions,
-observations)`` when the policy has it, else as ``session.act`` one after another. When a batch
-of several fails, each request is retried alone so that one bad observation fails only its own
-caller. A policy without ``fork()`` has one episode state, so sessions take turns holding it:
-``open()`` waits until the previous session is closed.
+- :class:`PolicyHost` ``(policy, max_batch=B, max_wait_s=W)`` for a policy that can share its
+  model (``fork()``): each session is a fork with its own episode state; ``act`` calls from
+  several sessions are gathered into one ``policy.act_batch(sessions, observations)`` call
+  (the policy's, or one ``act`` per session) of at most ``max_batch``, waiting at most
+  ``max_wait_s`` after the first for more, and not at all once every open session has a
+  request queued. When a batch of several fails, each request is retried alone so that one bad
+  observation fails only its own caller (a session's state may then have advanced twice).
+  Answers from a batch carry ``info["batch_size"]``. Every call on the policy (fork, reset,
+  act) runs on one host thread, so the policy never sees two threads.
+- :class:`CopiesHost` ``(policy, factory)`` for a policy that cannot: each concurrent session
+  gets a copy of its own (the policy given, then more from ``factory``), kept for the next
+  session when closed, and called on its caller's thread.
+
+Both: ``open() -> session`` with ``reset(task, episode)``, a blocking, thread-safe
+``act(observation)`` and ``close()``; ``host.close()`` closes the policy.
 """
 
 from __future__ import annotations
@@ -20,86 +24,97 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
 
 from harness.contract import ActionChunk, EpisodeSpec, Observation, Policy, TaskSpec
 
 
-class Session:
-    """One client's episode state on the host."""
+@dataclass
+class _Call:
+    op: str  # "act", "reset" or "fork"
+    state: Any
+    args: tuple[Any, ...]
+    future: Future[Any]
 
-    def __init__(self, host: PolicyHost, policy: Policy) -> None:
+
+class HostSession:
+    """One client's episode state on a :class:`PolicyHost`."""
+
+    def __init__(self, host: PolicyHost, state: Policy) -> None:
         self._host = host
-        self.policy = policy
-        self._closed = False
+        self._state = state
 
-    def reset(self, task: TaskSpec, episode: EpisodeSpec) -> None:
-        """Start an episode on this session (the policy gets no env: it is not privileged)."""
-        self.policy.reset(task, episode, None)
+    def reset(self, task: TaskSpec, episode: EpisodeSpec, env: Any = None) -> None:
+        """Start an episode (never with an env: a served policy is not privileged)."""
+        self._host._call("reset", self._state, task, episode, None)
 
     def act(self, observation: Observation) -> ActionChunk:
         """The chunk for ``observation``, computed in the next batch; blocks until then."""
-        return self._host._submit(self, observation)
+        chunk: ActionChunk = self._host._call("act", self._state, observation)
+        return chunk
 
     def close(self) -> None:
-        """Release the session (for a policy without fork(), let the next session have it)."""
-        if not self._closed:
-            self._closed = True
-            self._host._release(self)
+        """Leave the host (the session's state is dropped)."""
+        self._host._closed_one()
 
 
 class PolicyHost:
-    """Serves one policy to many sessions with dynamic batching (see the module docstring)."""
+    """One shared policy, many sessions, dynamic batching (see the module docstring).
 
-    def __init__(self, policy: Policy, max_batch: int = 1, max_wait_s: float = 0.0) -> None:
-        if max_batch < 1 or max_wait_s < 0:
-            raise ValueError("max_batch must be >= 1 and max_wait_s >= 0")
+    Every call on the policy (fork, reset, act) runs on one host thread, in order, so the
+    policy never sees two threads at once.
+    """
+
+    def __init__(self, policy: Any, *, max_batch: int = 1, max_wait_s: float = 0.0) -> None:
+        if not callable(getattr(policy, "fork", None)):
+            raise TypeError(
+                f"{type(policy).__name__} has no fork(): it cannot share its model between "
+                "sessions (use CopiesHost)"
+            )
         self.policy = policy
-        self.max_batch = max_batch
-        self.max_wait_s = max_wait_s
-        self._forks = callable(getattr(policy, "fork", None))
+        self.max_batch = max(1, max_batch)
+        self.max_wait_s = max(0.0, max_wait_s)
         self._open = 0
-        self._turn = threading.Semaphore(1)  # held by the session of a policy without fork()
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[Session, Observation, Future[ActionChunk]] | None]
-        self._queue = queue.SimpleQueue()
-        self._worker = threading.Thread(target=self._serve, name="vla-bench-batcher", daemon=True)
-        self._worker.start()
+        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="vla-bench-host", daemon=True)
+        self._thread.start()
 
-    def open(self) -> Session:
-        """A new session (for a policy without fork(), once the previous one is closed)."""
-        if self._forks:
-            session = Session(self, self.policy.fork())  # type: ignore[attr-defined]
-        else:
-            self._turn.acquire()
-            session = Session(self, self.policy)
+    def open(self) -> HostSession:
+        """A new session with its own episode state."""
+        state = self._call("fork", None)
         with self._lock:
             self._open += 1
-        return session
+        return HostSession(self, state)
 
     def close(self) -> None:
-        """Stop the batching thread (sessions must be closed first)."""
+        """Stop the host thread (calls queued are answered first); close the policy."""
         self._queue.put(None)
-        self._worker.join()
+        self._thread.join()
+        self.policy.close()
 
-    def _release(self, session: Session) -> None:
+    def _closed_one(self) -> None:
         with self._lock:
             self._open -= 1
-        if session.policy is self.policy:
-            self._turn.release()
 
-    def _submit(self, session: Session, observation: Observation) -> ActionChunk:
-        future: Future[ActionChunk] = Future()
-        self._queue.put((session, observation, future))
+    def _call(self, op: str, state: Any, *args: Any) -> Any:
+        future: Future[Any] = Future()
+        self._queue.put(_Call(op, state, args, future))
         return future.result()
 
     def _serve(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
+        pending: list[_Call | None] = []
+        while True:
+            call = pending.pop(0) if pending else self._queue.get()
+            if call is None:
                 return
-            batch = [first]
+            if call.op != "act":
+                self._run_one(call)
+                continue
+            batch = [call]
             deadline = time.monotonic() + self.max_wait_s
             while len(batch) < min(self.max_batch, max(self._open, 1)):
                 remaining = deadline - time.monotonic()
@@ -109,35 +124,92 @@ class PolicyHost:
                     item = self._queue.get(timeout=remaining)
                 except queue.Empty:
                     break
-                if item is None:  # stop once this batch is answered
-                    stopping = True
+                if item is None or item.op != "act":
+                    pending.append(item)  # served next, in order
                     break
                 batch.append(item)
-            if len(batch) > 1 and callable(getattr(self.policy, "act_batch", None)):
-                self._run_batch(batch)
+            if len(batch) == 1:
+                self._run_one(call)
             else:
-                for item in batch:
-                    self._run_one(*item)
+                self._run_batch(batch)
 
-    def _run_batch(self, batch: list[tuple[Session, Observation, Future[ActionChunk]]]) -> None:
+    def _run_batch(self, batch: list[_Call]) -> None:
+        act_batch = getattr(self.policy, "act_batch", None)
+        if not callable(act_batch):
+            for call in batch:
+                self._run_one(call)
+            return
         try:
-            chunks = list(
-                self.policy.act_batch(  # type: ignore[attr-defined]
-                    [s.policy for s, _, _ in batch], [o for _, o, _ in batch]
-                )
-            )
+            chunks = list(act_batch([c.state for c in batch], [c.args[0] for c in batch]))
             if len(chunks) != len(batch):
                 raise ValueError(f"act_batch returned {len(chunks)} chunks for {len(batch)}")
         except Exception:
-            for item in batch:
-                self._run_one(*item)
+            for call in batch:
+                self._run_one(call)
             return
-        for (_, _, future), chunk in zip(batch, chunks, strict=True):
-            future.set_result(chunk)
+        for call, chunk in zip(batch, chunks, strict=True):
+            chunk.info = {**chunk.info, "batch_size": len(batch)}
+            call.future.set_result(chunk)
 
-    @staticmethod
-    def _run_one(session: Session, observation: Observation, future: Future[ActionChunk]) -> None:
+    def _run_one(self, call: _Call) -> None:
         try:
-            future.set_result(session.policy.act(observation))
+            if call.op == "fork":
+                result: Any = self.policy.fork()
+            else:
+                result = getattr(call.state, call.op)(*call.args)
         except Exception as exc:
-            future.set_exception(exc)
+            call.future.set_exception(exc)
+        else:
+            call.future.set_result(result)
+
+
+class _CopySession:
+    """A copy of the policy lent to one client; closing it returns it to the host."""
+
+    def __init__(self, host: CopiesHost, policy: Policy) -> None:
+        self._host = host
+        self.policy = policy
+
+    def reset(self, task: TaskSpec, episode: EpisodeSpec, env: Any = None) -> None:
+        """Start an episode on this copy."""
+        self.policy.reset(task, episode, None)
+
+    def act(self, observation: Observation) -> ActionChunk:
+        """This copy's chunk, computed on the caller's thread."""
+        return self.policy.act(observation)
+
+    def close(self) -> None:
+        """Give the copy back for the next session."""
+        self._host._give_back(self.policy)
+
+
+class CopiesHost:
+    """Sessions for a policy that cannot share its model: one copy per concurrent session."""
+
+    max_batch = 1
+    max_wait_s = 0.0
+
+    def __init__(self, policy: Policy, factory: Callable[[], Policy]) -> None:
+        self._spare = [policy]
+        self._all = [policy]
+        self._factory = factory
+        self._lock = threading.Lock()
+
+    def open(self) -> _CopySession:
+        """A session on a spare copy, or on a new one."""
+        with self._lock:
+            policy = self._spare.pop() if self._spare else None
+        if policy is None:
+            policy = self._factory()
+            with self._lock:
+                self._all.append(policy)
+        return _CopySession(self, policy)
+
+    def close(self) -> None:
+        """Close every copy."""
+        for policy in self._all:
+            policy.close()
+
+    def _give_back(self, policy: Policy) -> None:
+        with self._lock:
+            self._spare.append(policy)

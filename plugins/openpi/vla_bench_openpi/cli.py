@@ -73,7 +73,7 @@ def serve(
     from harness.contract import PolicyConfig, PolicyConfigError, parse_key_values, supports
     from harness.plugins import registry
     from harness.registry import RegistrationError, TaskOptionError, UnknownNameError
-    from vla_bench_openpi.batching import PolicyHost
+    from vla_bench_openpi.batching import CopiesHost, PolicyHost
     from vla_bench_openpi.server import PolicyServer, ServerSettings
 
     api_key = None
@@ -97,12 +97,13 @@ def serve(
                     f"policy {policy_name!r} drives action spaces {list(spaces)}; task "
                     f"{task.name!r} uses {task.action_space.name!r}"
                 )
-        policy = entry.load()(config)
+        factory = entry.load()
+        policy = factory(config)
     except (UnknownNameError, RegistrationError, PolicyConfigError, TaskOptionError) as exc:
         raise UserError(str(exc).strip("'\"")) from exc
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    if policy.privileged:
+    if entry.extra.get("privileged") or getattr(policy, "privileged", False):
         policy.close()
         raise UserError(
             f"policy {policy_name!r} is privileged (it reads the simulator's hidden state) and "
@@ -121,7 +122,16 @@ def serve(
         api_key=api_key,
         debug=debug,
     )
-    policy_host = PolicyHost(policy, max_batch=max_batch, max_wait_s=max_wait_ms / 1e3)
+    policy_host: PolicyHost | CopiesHost
+    if callable(getattr(policy, "fork", None)):
+        policy_host = PolicyHost(policy, max_batch=max_batch, max_wait_s=max_wait_ms / 1e3)
+    else:
+        if max_batch > 1:
+            logging.warning(
+                "policy %s has no fork(): each client gets a copy of its own, without batching",
+                policy_name,
+            )
+        policy_host = CopiesHost(policy, lambda: factory(config))
     server = PolicyServer(
         policy_name, policy, policy_host, settings, task=task, action_spaces=spaces
     )
@@ -143,4 +153,3 @@ def serve(
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     finally:
         policy_host.close()
-        policy.close()

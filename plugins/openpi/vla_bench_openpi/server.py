@@ -13,8 +13,10 @@ second request on); ``GET /healthz`` answers 200. Where it differs, it is on pur
   match its shape, unknown observation keys) gets a text frame ``error: ...`` and close code
   1008; a frame over ``max_frame_bytes`` is refused by the WebSocket layer before it is read
   (close code 1009, "message too big"). Other connections are unaffected;
-- connections are served concurrently, each with its own session on a
-  :class:`~vla_bench_openpi.batching.PolicyHost`, which batches their requests;
+- connections are served concurrently, each with its own session: on a
+  :class:`~vla_bench_openpi.batching.PolicyHost`, which batches their requests, when the policy
+  can ``fork()``, else on a copy of the policy of its own
+  (:class:`~vla_bench_openpi.batching.CopiesHost`);
 - the vla-bench extension (episode resets, chunk details) is available to clients that ask,
   see :mod:`vla_bench_openpi.extension`.
 """
@@ -39,7 +41,7 @@ from websockets.frames import CloseCode
 
 from harness.contract import ActionChunk, EpisodeSpec, Policy, TaskSpec, supports
 from vla_bench_openpi import codec, extension
-from vla_bench_openpi.batching import PolicyHost, Session
+from vla_bench_openpi.batching import CopiesHost, PolicyHost
 from vla_bench_openpi.layouts import LayoutError, accepted_keys, from_wire
 
 logger = logging.getLogger("vla_bench_openpi.server")
@@ -70,7 +72,7 @@ class PolicyServer:
         self,
         name: str,
         policy: Policy,
-        host: PolicyHost,
+        host: PolicyHost | CopiesHost,
         settings: ServerSettings,
         *,
         task: TaskSpec | None = None,
@@ -156,7 +158,7 @@ class PolicyServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         peer = ws.remote_address
-        session: Session = await self._call(self.host.open)
+        session = await self._call(self.host.open)
         logger.info("connection from %s opened", peer)
         try:
             await self._converse(ws, session)
@@ -166,7 +168,7 @@ class PolicyServer:
             await self._call(session.close)
             logger.info("connection from %s closed", peer)
 
-    async def _converse(self, ws: ServerConnection, session: Session) -> None:
+    async def _converse(self, ws: ServerConnection, session: Any) -> None:
         packer = codec.Packer()
         await ws.send(packer.pack(self.metadata()))
         task = self.task
