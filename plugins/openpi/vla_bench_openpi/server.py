@@ -32,7 +32,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import websockets
@@ -95,7 +95,7 @@ class PolicyServer:
         policy = self.policy
         return {
             extension.ANNOUNCE: {
-                "server": f"vla-bench-openpi {version('vla-bench-openpi')}",
+                "server": f"vla-bench-openpi {_version()}",
                 "policy": {
                     "name": self.name,
                     "describe": extension.plain(_describe(policy)),
@@ -257,6 +257,13 @@ class PolicyServer:
         if extended:
             reply[extension.CHUNK] = extension.chunk_details(chunk)
         return reply
+
+
+def _version() -> str:
+    try:
+        return version("vla-bench-openpi")
+    except PackageNotFoundError:  # run from a source tree
+        return "(source)"
 
 
 def _describe(policy: Policy) -> dict[str, Any]:
