@@ -6,7 +6,7 @@ and a prompt; the policy is a dummy answering a 10x7 zero chunk, so the figure i
 client are separate processes, as in use. openpi's reference on this kind of machine: p50
 0.32 ms with a dummy policy.
 
-    python plugins/openpi/benchmarks/bench_roundtrip.py [--requests 2000]
+    python plugins/openpi/benchmarks/bench_roundtrip.py [--requests 500] [--rounds 5]
 
 With openpi-client installed in a throwaway numpy<2 venv (0.1.2 imports typing_extensions
 without declaring it), the same run measures openpi's own
@@ -101,7 +101,7 @@ def serve_openpi(server_file: str) -> None:
 
 
 def client(kind: str, url: str, n: int) -> None:
-    """Time ``n`` requests (after 100 warm-up ones); print JSON."""
+    """Time ``n`` requests (after 100 warm-up ones); print their round trips (ms) as JSON."""
     import numpy as np
 
     obs = request()
@@ -123,9 +123,7 @@ def client(kind: str, url: str, n: int) -> None:
         start = time.perf_counter()
         infer(obs)
         times[i] = time.perf_counter() - start
-    ms = times * 1e3
-    summary = {"p50": np.percentile(ms, 50), "p95": np.percentile(ms, 95), "mean": ms.mean()}
-    print(json.dumps({k: float(v) for k, v in summary.items()}))
+    print(json.dumps((times * 1e3).tolist()))
 
 
 # -- the orchestration ---------------------------------------------------------------------------
@@ -141,7 +139,8 @@ def start(command: list[str]) -> tuple[subprocess.Popen[str], str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=500, help="per pair and round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--openpi-python", help="python of a venv with openpi-client 0.1.2")
     parser.add_argument("--openpi-server", help="openpi's websocket_policy_server.py")
     parser.add_argument("--role", help=argparse.SUPPRESS)
@@ -164,26 +163,38 @@ def main() -> None:
         clients["openpi-client 0.1.2"] = [args.openpi_python, *me, "--role", "client-openpi"]
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} CPUs; "
-          f"{args.requests} requests of 2x224x224x3 uint8 + 8-d state + prompt")  # fmt: skip
-    print(f"{'server':<22} {'client':<22} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8}")
-    for server_name, server_cmd in servers.items():
-        process, url = start(server_cmd)
-        try:
-            for client_name, client_cmd in clients.items():
-                out = subprocess.run(
-                    [*client_cmd, "--url", url, "--requests", str(args.requests)],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                r = json.loads(out.stdout.strip().splitlines()[-1])
-                print(
-                    f"{server_name:<22} {client_name:<22} {r['p50']:>8.3f} {r['p95']:>8.3f} "
-                    f"{r['mean']:>8.3f}"
-                )
-        finally:
+          f"{args.rounds} rounds x {args.requests} requests of 2x224x224x3 uint8 + 8-d state + "
+          "prompt per pair, pairs interleaved")  # fmt: skip
+    started = {name: start(command) for name, command in servers.items()}
+    samples: dict[tuple[str, str], list[float]] = {}
+    try:
+        # Rounds interleave the pairs so that a change in the machine's load hits all alike.
+        for _ in range(args.rounds):
+            for server_name, (_, url) in started.items():
+                for client_name, client_cmd in clients.items():
+                    out = subprocess.run(
+                        [*client_cmd, "--url", url, "--requests", str(args.requests)],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    )
+                    times = json.loads(out.stdout.strip().splitlines()[-1])
+                    samples.setdefault((server_name, client_name), []).extend(times)
+    finally:
+        for process, _ in started.values():
             process.terminate()
             process.wait(10)
+    import numpy as np
+
+    print(f"{'server':<22} {'client':<22} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8}")
+    for (server_name, client_name), times in samples.items():
+        ms = np.asarray(times)
+        print(
+            f"{server_name:<22} {client_name:<22} {np.percentile(ms, 50):>8.3f} "
+            f"{np.percentile(ms, 95):>8.3f} {ms.mean():>8.3f}"
+        )
+    load = os.getloadavg()
+    print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"openpi's reference (dummy policy, this kind of machine): p50 {REFERENCE_P50_MS} ms")
 
 

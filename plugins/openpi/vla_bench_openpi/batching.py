@@ -53,8 +53,11 @@ class HostSession:
 
     def act(self, observation: Observation) -> ActionChunk:
         """The chunk for ``observation``, computed in the next batch; blocks until then."""
-        chunk: ActionChunk = self._host._call("act", self._state, observation)
-        return chunk
+        return self.submit_act(observation).result()
+
+    def submit_act(self, observation: Observation) -> Future[ActionChunk]:
+        """Queue ``observation`` for the next batch without waiting (for an event loop)."""
+        return self._host._submit("act", self._state, observation)
 
     def close(self) -> None:
         """Leave the host (the session's state is dropped)."""
@@ -101,9 +104,12 @@ class PolicyHost:
             self._open -= 1
 
     def _call(self, op: str, state: Any, *args: Any) -> Any:
+        return self._submit(op, state, *args).result()
+
+    def _submit(self, op: str, state: Any, *args: Any) -> Future[Any]:
         future: Future[Any] = Future()
         self._queue.put(_Call(op, state, args, future))
-        return future.result()
+        return future
 
     def _serve(self) -> None:
         pending: list[_Call | None] = []

@@ -29,7 +29,7 @@ import http
 import logging
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -171,57 +171,69 @@ class PolicyServer:
     async def _converse(self, ws: ServerConnection, session: Any) -> None:
         packer = codec.Packer()
         await ws.send(packer.pack(self.metadata()))
-        task = self.task
-        extended = False  # the client uses the vla-bench extension
-        if task is not None:
-            await self._call(session.reset, task, EpisodeSpec(0, 0))
-        prev_total_ms: float | None = None
+        state = _Conversation(self.task)
+        if state.task is not None:
+            ok, _ = await self._guarded(
+                ws, self._call(session.reset, state.task, EpisodeSpec(0, 0))
+            )
+            if not ok:
+                return
         async for frame in ws:
             start = time.monotonic()
-            try:
-                message = self._decode(frame)
-                if extension.RESET in message:
-                    task, episode = self._reset_of(message)
-                    await self._call(session.reset, task, episode)
-                    reply: dict[str, Any] = {
-                        extension.RESET: {"task": task.name, "episode": episode.index}
-                    }
-                    extended = True
-                else:
-                    if task is None:
-                        raise BadRequest(
-                            "this server has no task: start it with --task NAME, or send a "
-                            "vla_bench/reset first (see the metadata frame)"
-                        )
-                    try:
-                        observation = from_wire(message, task)
-                    except LayoutError as exc:
-                        raise BadRequest(str(exc)) from None
-                    began = time.monotonic()
-                    chunk: ActionChunk = await self._call(session.act, observation)
-                    reply = self._reply(chunk, (time.monotonic() - began) * 1e3, extended)
-                if prev_total_ms is not None:
-                    reply.setdefault("server_timing", {})["prev_total_ms"] = prev_total_ms
-                await ws.send(packer.pack(reply))
-                prev_total_ms = (time.monotonic() - start) * 1e3
-            except BadRequest as exc:
-                logger.warning("refused a request from %s: %s", ws.remote_address, exc)
-                await ws.send(f"error: {exc}")
-                await ws.close(CloseCode.POLICY_VIOLATION, "bad request; see the previous frame")
+            ok, reply = await self._guarded(ws, self._answer(session, state, frame))
+            if not ok:
                 return
-            except websockets.ConnectionClosed:
-                raise
-            except Exception as exc:
-                logger.exception("policy %s failed serving %s", self.name, ws.remote_address)
-                text = traceback.format_exc() if self.settings.debug else _one_line(exc)
-                await ws.send(text)
-                await ws.close(
-                    CloseCode.INTERNAL_ERROR,
-                    "Internal server error. Traceback included in previous frame."
-                    if self.settings.debug
-                    else "Internal server error. Error included in previous frame.",
-                )
-                return
+            if state.prev_total_ms is not None:
+                reply.setdefault("server_timing", {})["prev_total_ms"] = state.prev_total_ms
+            await ws.send(packer.pack(reply))
+            state.prev_total_ms = (time.monotonic() - start) * 1e3
+
+    async def _answer(self, session: Any, state: _Conversation, frame: str | bytes) -> Any:
+        """The reply to one request (a reset, or an observation)."""
+        message = self._decode(frame)
+        if extension.RESET in message:
+            state.task, episode = self._reset_of(message)
+            await self._call(session.reset, state.task, episode)
+            state.extended = True
+            return {extension.RESET: {"task": state.task.name, "episode": episode.index}}
+        if state.task is None:
+            raise BadRequest(
+                "this server has no task: start it with --task NAME, or send a "
+                "vla_bench/reset first (see the metadata frame)"
+            )
+        try:
+            observation = from_wire(message, state.task)
+        except LayoutError as exc:
+            raise BadRequest(str(exc)) from None
+        began = time.monotonic()
+        submit = getattr(session, "submit_act", None)
+        chunk: ActionChunk = await (
+            asyncio.wrap_future(submit(observation))  # straight to the host thread
+            if submit is not None
+            else self._call(session.act, observation)
+        )
+        return self._reply(chunk, (time.monotonic() - began) * 1e3, state.extended)
+
+    async def _guarded(self, ws: ServerConnection, work: Awaitable[Any]) -> tuple[bool, Any]:
+        """``(True, await work)``; on a failure tell the client, close, and ``(False, None)``."""
+        try:
+            return True, await work
+        except BadRequest as exc:
+            logger.warning("refused a request from %s: %s", ws.remote_address, exc)
+            await ws.send(f"error: {exc}")
+            await ws.close(CloseCode.POLICY_VIOLATION, "bad request; see the previous frame")
+        except websockets.ConnectionClosed:
+            raise
+        except Exception as exc:
+            logger.exception("policy %s failed serving %s", self.name, ws.remote_address)
+            await ws.send(traceback.format_exc() if self.settings.debug else _one_line(exc))
+            await ws.close(
+                CloseCode.INTERNAL_ERROR,
+                "Internal server error. Traceback included in previous frame."
+                if self.settings.debug
+                else "Internal server error. Error included in previous frame.",
+            )
+        return False, None
 
     def _decode(self, frame: str | bytes) -> dict[str, Any]:
         if isinstance(frame, str):
@@ -257,6 +269,15 @@ class PolicyServer:
         if extended:
             reply[extension.CHUNK] = extension.chunk_details(chunk)
         return reply
+
+
+@dataclass
+class _Conversation:
+    """What one connection remembers between requests."""
+
+    task: TaskSpec | None
+    extended: bool = False  # the client uses the vla-bench extension
+    prev_total_ms: float | None = None
 
 
 def _version() -> str:
