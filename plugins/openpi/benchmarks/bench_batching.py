@@ -1,13 +1,14 @@
 """Observations per second through ``bench serve`` with 1, 4 and 8 concurrent clients, max
 batch 1 vs 8, serving a tiny ACT (LeRobot 0.6.1, randomly initialised) on CPU.
 
-    python plugins/openpi/benchmarks/bench_batching.py [--seconds 6] [--image 96]
+    python plugins/openpi/benchmarks/bench_batching.py [--seconds 4] [--rounds 3] [--image 96]
 
 A tiny ACT checkpoint (LeRobot's ACT with ResNet18 backbone, a 1-layer 32-wide transformer,
 chunk 10) is built for the manipulation suite's valve task at ``--image`` pixels and saved.
 Clients are threads of this process, each with its own connection (the ``openpi`` client's
 connection class), sending valve-shaped observations after a vla_bench/reset, as many
-requests as the server answers in ``--seconds`` (after a warm-up). Two servers:
+requests as the server answers in ``--seconds`` (after a warm-up); the cells are interleaved
+over ``--rounds`` rounds and the median is printed. Two servers, each at max batch 1 and 8:
 
 - ``act``: ``bench serve --policy act`` as registered today. LeRobot's policy class has no
   ``fork()``, so every client gets a copy of its own (CopiesHost) and max batch has no effect.
@@ -101,6 +102,26 @@ def batched_act_class() -> Any:
     return BatchedACT
 
 
+def model_alone(checkpoint: str, image: int, reps: int = 10) -> dict[int, float]:
+    """Per-observation ms of one act_batch of 1 and of 8 sessions, in process (interleaved)."""
+    from harness.contract import EpisodeSpec, PolicyConfig
+
+    spec = task(image)
+    policy = batched_act_class()(PolicyConfig("act", checkpoint=checkpoint))
+    policy.reset(spec, EpisodeSpec(0, 0), None)
+    sessions = [policy.fork() for _ in range(8)]
+    for i, session in enumerate(sessions):
+        session.reset(spec, EpisodeSpec(i, i), None)
+    observations = [observation(spec, i) for i in range(8)]
+    times: dict[int, list[float]] = {1: [], 8: []}
+    for _ in range(reps + 1):
+        for n in (1, 8):
+            start = time.perf_counter()
+            policy.act_batch(sessions[:n], observations[:n])
+            times[n].append((time.perf_counter() - start) / n)
+    return {n: float(np.median(t[1:])) * 1e3 for n, t in times.items()}
+
+
 def serve_batched(checkpoint: str, image: int, max_batch: int) -> None:
     """Serve BatchedACT through bench serve's server and host (a process of its own)."""
     import asyncio
@@ -180,7 +201,8 @@ def start(command: list[str]) -> tuple[subprocess.Popen[str], str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--image", type=int, default=96)
     parser.add_argument("--clients", default="1,4,8")
     parser.add_argument("--role", help=argparse.SUPPRESS)
@@ -194,36 +216,52 @@ def main() -> None:
     spec = task(args.image)
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = str(build_checkpoint(args.image, Path(tmp) / "act"))
+        alone = model_alone(checkpoint, args.image)
         bench = str(Path(sys.executable).with_name("bench"))
+        servers: dict[tuple[str, int], list[str]] = {}
+        for max_batch in (1, 8):
+            servers["act", max_batch] = [
+                bench, "serve", "--policy", "act", "--policy-args", f"checkpoint={checkpoint}",
+                "--task", "valve", "--task-args", f"image_size={args.image}", "--port", "0",
+                "--max-batch", str(max_batch),
+            ]  # fmt: skip
+            servers["act+batch", max_batch] = [
+                sys.executable, str(HERE), "--role", "serve-batched", "--checkpoint", checkpoint,
+                "--image", str(args.image), "--max-batch", str(max_batch),
+            ]  # fmt: skip
+        started = {key: start(command) for key, command in servers.items()}
+        rates: dict[tuple[str, int, int], list[float]] = collections.defaultdict(list)
+        latencies: dict[tuple[str, int, int], list[float]] = collections.defaultdict(list)
         load = os.getloadavg()
-        print(
-            f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} CPUs; "
-            f"tiny ACT, valve at {args.image}x{args.image}, {args.seconds:g} s per cell"
-        )
-        print(f"{'server':<10} {'max batch':>9} {'clients':>7} {'obs/s':>8} {'latency ms':>11}")
-        for name in ("act", "act+batch"):
-            for max_batch in (1, 8):
-                if name == "act":
-                    command = [
-                        bench, "serve", "--policy", "act", "--policy-args",
-                        f"checkpoint={checkpoint}", "--task", "valve", "--task-args",
-                        f"image_size={args.image}", "--port", "0", "--max-batch", str(max_batch),
-                    ]  # fmt: skip
-                else:
-                    command = [
-                        sys.executable, str(HERE), "--role", "serve-batched", "--checkpoint",
-                        checkpoint, "--image", str(args.image), "--max-batch", str(max_batch),
-                    ]  # fmt: skip
-                process, url = start(command)
-                try:
+        try:
+            # Rounds interleave the cells so that a change in the machine's load hits all alike.
+            for _ in range(args.rounds):
+                for (name, max_batch), (_, url) in started.items():
                     for clients in map(int, args.clients.split(",")):
                         rate, mean = throughput(url, spec, clients, args.seconds)
-                        row = f"{name:<10} {max_batch:>9} {clients:>7} {rate:>8.1f}"
-                        print(f"{row} {mean * 1e3:>11.1f}", flush=True)
-                finally:
-                    process.terminate()
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        process.wait(20)
+                        rates[name, max_batch, clients].append(rate)
+                        latencies[name, max_batch, clients].append(mean)
+        finally:
+            for process, _ in started.values():
+                process.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(20)
+        after = os.getloadavg()
+        print(
+            f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, after "
+            f"{after[0]:.2f} {after[1]:.2f} {after[2]:.2f}; {os.cpu_count()} CPUs; tiny ACT, "
+            f"valve at {args.image}x{args.image}; median of {args.rounds} rounds x "
+            f"{args.seconds:g} s per cell"
+        )
+        print(
+            f"model alone (act_batch in process), ms per observation: batch 1 {alone[1]:.1f}, "
+            f"batch 8 {alone[8]:.1f}"
+        )
+        print(f"{'server':<10} {'max batch':>9} {'clients':>7} {'obs/s':>8} {'latency ms':>11}")
+        for (name, max_batch, clients), values in sorted(rates.items()):
+            latency = float(np.median(latencies[name, max_batch, clients])) * 1e3
+            row = f"{name:<10} {max_batch:>9} {clients:>7} {float(np.median(values)):>8.1f}"
+            print(f"{row} {latency:>11.1f}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ share itself between sessions (``fork``) and answer several at once (``act_batch
 the batch size in each chunk's info), like a batched model on a policy host. ``fail_after=N``
 makes every act after the N-th of an episode raise. ``hang_after=N,hang_file=PATH`` makes a
 session's act after its N-th (counting across episodes) create PATH and then hang, so a test
-can stop the server while a request is in flight.
+can stop the server while a request is in flight. ``fail_reset=1`` makes ``reset`` raise.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class ToyPolicy(PolicyBase):
 
     def reset(self, task: TaskSpec, episode: EpisodeSpec, env: gymnasium.Env | None) -> None:
         """Reseed from the policy seed and the episode seed; zero the step count."""
+        if self.config.options.get("fail_reset"):
+            raise ValueError("toy policy told to fail at reset")
         self._task = task
         self._rng = np.random.default_rng([self.config.seed, episode.seed])
         self._calls = 0

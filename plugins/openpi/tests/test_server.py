@@ -190,6 +190,16 @@ def test_policy_errors_are_one_line_for_clients_and_tracebacks_in_the_log(
     assert logged and "second line" in str(logged[0].exc_info[1])
 
 
+def test_a_failing_reset_at_connect_is_reported_like_a_policy_error() -> None:
+    server = thread_server(toy(fail_reset="1"), task=make_task())
+    with server as (_, url), connect(url) as ws:
+        assert extension.ANNOUNCE in codec.unpack(ws.recv())
+        assert ws.recv() == "ValueError: toy policy told to fail at reset"
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+
+
 def test_debug_sends_the_traceback() -> None:
     server = thread_server(toy(fail_after="0"), task=make_task(), debug=True)
     with server as (_, url), connect(url) as ws:

@@ -65,8 +65,9 @@ class OpenpiPolicy(PolicyBase):
         remote_policy = (self._remote or {}).get("policy") or {}
         self.n_action_steps = self.layout.n_action_steps or remote_policy.get("n_action_steps")
         if self._remote is not None:
-            self.uses_images = bool(remote_policy.get("uses_images", True))
             self.warmup_calls = int(remote_policy.get("warmup_calls", 1))
+            if self.layout.keymap is None:  # keyed layouts always send images
+                self.uses_images = bool(remote_policy.get("uses_images", True))
         self._task: TaskSpec | None = None
         self._gripper_column: int | None = None
         self._session = 0  # the connection the server-side session was reset on
