@@ -23,19 +23,22 @@ for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 from harness.contract import PolicyConfig  # noqa: E402
 from harness.plugins import registry  # noqa: E402
-from harness.runner import RunSettings, execute  # noqa: E402
+from harness.record import RunSettings  # noqa: E402
+from harness.run import execute  # noqa: E402
 
 
 def bare_loop(policy_name: str, task_name: str, episodes: int) -> float:
     """Seconds for the episodes with nothing but env.reset/step and policy.reset/act."""
-    policy = registry().get("policy", policy_name).load()(PolicyConfig(policy_name))
-    task = registry().get("task", task_name).load()()
+    entry = registry().get("policy", policy_name)
+    policy = entry.load()(PolicyConfig(policy_name))
+    privileged = entry.extra["privileged"]
+    task = registry().build_task(task_name)
     spec = task.spec
     start = time.perf_counter()
     for episode in task.track().episodes[:episodes]:
         env = task.make_env(episode, render=policy.uses_images)
         obs, _ = env.reset(seed=episode.seed)
-        policy.reset(spec, episode, env if policy.privileged else None)
+        policy.reset(spec, episode, env if privileged else None)
         queue: list = []
         for _ in range(spec.max_steps):
             if not queue:

@@ -15,7 +15,13 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from harness.contract import PolicyConfig, PolicyConfigError, parse_key_values
@@ -29,34 +35,55 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 KINDS = {"policies": "policy", "tasks": "task", "suites": "suite", "reporters": "reporter"}
 
 
+def debug_enabled() -> bool:
+    """``--debug`` or ``VLA_BENCH_DEBUG=1``: show tracebacks behind one-line errors."""
+    return os.environ.get("VLA_BENCH_DEBUG", "").strip() not in ("", "0")
+
+
 class UserError(click.ClickException):
-    """An error the user can fix; printed without a traceback."""
+    """An error the user can fix; printed as one line (the traceback with ``--debug``)."""
 
     def show(self, file: Any = None) -> None:
-        """Print ``error: message`` in red on stderr."""
-        err_console.print(f"[bold red]error:[/] {self.message}", highlight=False)
+        """Print ``error: message`` in red on stderr, secrets scrubbed."""
+        from harness.secrets import scrub_text
+
+        if debug_enabled() and self.__cause__ is not None:
+            import traceback
+
+            cause = self.__cause__
+            text = getattr(cause, "remote_traceback", "") + "".join(
+                traceback.format_exception(cause)
+            )
+            err_console.print(escape(scrub_text(text)), highlight=False)
+        err_console.print(
+            f"[bold red]error:[/] {escape(scrub_text(self.message))}", highlight=False
+        )
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    from harness.errors import RunConfigError, RunFormatError
+    from harness.policies import PolicyBuildError
+
+    return (
+        UnknownNameError,
+        RegistrationError,
+        RunConfigError,
+        RunFormatError,
+        PolicyConfigError,
+        PolicyBuildError,
+        TaskOptionError,
+    )
 
 
 def _fail_on_user_errors(fn: Any) -> Any:
-    """Turn known, user-fixable exceptions into clean one-line errors."""
+    """Turn the project's user-error types into clean one-line errors; bugs stay tracebacks."""
     from functools import wraps
-
-    from harness.errors import RunConfigError, RunFormatError
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (
-            UnknownNameError,
-            RegistrationError,
-            RunConfigError,
-            RunFormatError,
-            PolicyConfigError,
-            TaskOptionError,
-        ) as exc:
-            raise UserError(str(exc).strip("'\"")) from exc
-        except LookupError as exc:
+        except _user_error_types() as exc:
             raise UserError(str(exc).strip("'\"")) from exc
 
     return wrapper
@@ -79,20 +106,35 @@ class PluginCommands(click.Group):
             command = entry.load()
         except RegistrationError as exc:
             return _broken_command(cmd_name, str(exc))
-        return command if isinstance(command, click.Command) else None
+        if not isinstance(command, click.Command):
+            return _broken_command(
+                cmd_name,
+                f"command {cmd_name!r} (plugin {entry.plugin!r}) is not a click command",
+            )
+        return command
 
 
 def _broken_command(name: str, message: str) -> click.Command:
     def fail() -> None:
         raise UserError(message)
 
-    return click.Command(name, callback=fail, help=f"(unavailable: {message})")
+    return click.Command(
+        name,
+        callback=fail,
+        help=f"(unavailable: {message})",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 @click.group(cls=PluginCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vla-bench", prog_name="bench")
-def main() -> None:
+@click.option(
+    "--debug", is_flag=True, help="Show tracebacks behind errors (or set VLA_BENCH_DEBUG=1)."
+)
+def main(debug: bool) -> None:
     """vla-bench: score robot VLA policies on simulated tasks (success, smoothness, latency)."""
+    if debug:
+        os.environ["VLA_BENCH_DEBUG"] = "1"
 
 
 # -- list / plugins ---------------------------------------------------------------------------
@@ -117,10 +159,12 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
             if entry.kind == "task":
                 row["suite"] = entry.extra["suite"]
                 row["expert"] = entry.extra.get("expert") is not None
+                row["action_space"] = entry.extra.get("action_space") or "?"
             if entry.kind == "suite":
                 row["tasks"] = list(entry.extra["tasks"])
             if entry.kind == "policy":
                 row["action_spaces"] = list(entry.extra.get("action_spaces", ()))
+                row["privileged"] = bool(entry.extra.get("privileged", False))
             rows.append(row)
         data[k] = rows
     if as_json:
@@ -135,7 +179,10 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
             details = row["description"]
             if k == "tasks":
                 details = f"{row['suite']}: {row['description']}".strip()
+                details += f" [{row['action_space']}]"
                 details += "" if row["expert"] else " (no scripted expert)"
+            elif k == "policies":
+                details = f"{row['description']} [{', '.join(row['action_spaces'])}]"
             elif k == "suites":
                 details = ", ".join(row["tasks"])
             # Plugin-provided text is shown as text, never as Rich markup.
@@ -224,12 +271,55 @@ def plugins_cmd(as_json: bool) -> None:
     help="Seconds one act() call may take before the episode ends as policy_timeout.",
 )
 @click.option(
+    "--sim-timeout",
+    type=click.FloatRange(min=0),
+    default=120.0,
+    show_default=True,
+    help="Seconds one env.reset/env.step may take before the episode ends as sim_error.",
+)
+@click.option(
     "--video",
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Record a GIF of the first N episodes of each task.",
+    help="Record an MP4 (and a GIF thumbnail) of the first N episodes of each task.",
 )
+@click.option(
+    "--isolate",
+    type=click.Choice(["auto", "process", "none"]),
+    default="auto",
+    show_default=True,
+    help="Run the policy in child processes so a crash or hang ends one episode, not the run "
+    "(auto: all but the built-in pure-Python baselines with one worker; none: in this process).",
+)
+@click.option(
+    "--placement",
+    type=click.Choice(["auto", "host", "worker"]),
+    default="auto",
+    show_default=True,
+    help="host: one policy process (one model, batched) serves all workers; worker: a copy per "
+    "worker (auto: host, except privileged experts).",
+)
+@click.option(
+    "--max-batch",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Most observations the policy host answers in one batch.",
+)
+@click.option(
+    "--max-wait-ms",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="How long the policy host waits to fill a batch.",
+)
+@click.option(
+    "--max-errors",
+    type=click.IntRange(min=1),
+    help="Stop the run after N episodes ended in errors (a misconfigured run stops early).",
+)
+@click.option("--fail-fast", is_flag=True, help="Stop at the first error (--max-errors 1).")
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -248,13 +338,21 @@ def run_cmd(
     n_action_steps: int | None,
     warmup: int | None,
     step_timeout: float,
+    sim_timeout: float,
     video: int,
+    isolate: str,
+    placement: str,
+    max_batch: int,
+    max_wait_ms: float,
+    max_errors: int | None,
+    fail_fast: bool,
     out: Path | None,
     as_json: bool,
 ) -> None:
     """Roll a policy out on a task's track and score it."""
+    from harness.record import RunSettings
     from harness.results import load_run
-    from harness.runner import RunSettings, execute, plan_run
+    from harness.run import execute, plan_run
 
     try:
         config = PolicyConfig.parse_args(policy_name, policy_args, seed=seed)
@@ -268,44 +366,25 @@ def run_cmd(
         n_action_steps=n_action_steps,
         warmup=warmup,
         step_timeout_s=step_timeout,
+        sim_timeout_s=sim_timeout,
         video=video,
         task_options=task_options,
+        isolate=isolate,
+        placement=placement,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        max_errors=1 if fail_fast else max_errors,
     )
     registry().get("policy", policy_name)  # fail fast, with a suggestion, before any work
-    total = sum(len(track.episodes) for _, track in plan_run(config, task_name, settings))
+    total = sum(len(p.track.episodes) for p in plan_run(config, task_name, settings))
     if out is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / f"{stamp}-{policy_name}-{task_name}"
     command = ["bench", *sys.argv[1:]]  # the same whether started as `bench` or `python -m harness`
     _warn_broken()
-
-    wins = {"n": 0, "ok": 0}
-    show_bar = not as_json and console.is_terminal
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("success {task.fields[rate]}"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err_console, disable=not show_bar) as bar:
-        bar_id = bar.add_task(f"{policy_name} on {task_name}", total=total, rate="-")
-        started = time.monotonic()
-
-        def progress(task: str, result: Any, done: int, n_total: int) -> None:
-            if result is not None:
-                wins["n"] += 1
-                wins["ok"] += bool(result.success)
-            rate = f"{wins['ok'] / wins['n']:.0%}" if wins["n"] else "-"
-            bar.update(bar_id, completed=done, rate=rate)
-            if not show_bar and not as_json and result is not None:
-                err_console.print(
-                    f"[dim]{done}/{n_total} {task} ep {result.episode}: {result.outcome} "
-                    f"({result.steps} steps, {time.monotonic() - started:.0f}s)[/]",
-                    highlight=False,
-                )
-
-        report = execute(config, task_name, settings, out, command, progress)
+    show = _RunProgress(f"{policy_name} on {task_name}", total, live=not as_json)
+    with show:
+        report = execute(config, task_name, settings, out, command, show)
     run = load_run(out)
     from harness.summary import task_summary
 
@@ -319,6 +398,8 @@ def run_cmd(
                     "detail": report.detail,
                     "ran": report.ran,
                     "skipped": report.skipped,
+                    "errors": dict(report.errors),
+                    "first_errors": report.first_errors,
                     "tasks": summary,
                 },
                 indent=2,
@@ -327,11 +408,93 @@ def run_cmd(
         )
     else:
         _print_summary(policy_name, summary)
-        console.print(f"run directory: [bold]{out}[/] ({report.ran} ran, {report.skipped} resumed)")
+        console.print(
+            f"run directory: [bold]{escape(str(out))}[/] ({report.ran} ran, "
+            f"{report.skipped} resumed)"
+        )
+        _print_errors(report.first_errors, report.errors)
+        for warning in report.warnings:
+            err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
         if report.status != "complete":
-            console.print(f"[yellow]{report.status}:[/] {report.detail}")
+            console.print(f"[yellow]{report.status}:[/] {escape(report.detail or '')}")
     if report.status == "interrupted":
-        sys.exit(130)
+        sys.exit(143 if "SIGTERM" in (report.detail or "") else 130)
+    if report.status == "stopped":
+        sys.exit(1)
+    if report.ran and not report.successes and report.errors:
+        err_console.print(
+            f"[bold red]error:[/] no episode succeeded and {sum(report.errors.values())} ended "
+            "in errors (first error of each kind above); fix the cause and re-run the same "
+            "command to resume",
+            highlight=False,
+        )
+        sys.exit(1)
+
+
+def _print_errors(first: dict[str, str], counts: Any) -> None:
+    """The first error of each kind this invocation met, one line each."""
+    from harness.secrets import scrub_text
+
+    for kind, message in first.items():
+        err_console.print(
+            f"[red]{kind}[/] ({counts[kind]} episode(s)), first: {escape(scrub_text(message))}",
+            highlight=False,
+        )
+
+
+class _RunProgress:
+    """``bench run``'s display: a bar with the current phase on a terminal (refreshed by the
+    main thread alone, so worker processes can be forked safely), plain lines when piped."""
+
+    def __init__(self, title: str, total: int, live: bool) -> None:
+        self.title, self.total = title, total
+        self.live = live and err_console.is_terminal
+        self.plain = live and not self.live
+        self.wins = self.n = 0
+        self.started = time.monotonic()
+        self._last_phase = 0.0
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("success {task.fields[rate]}"),
+            TimeRemainingColumn(),
+            TextColumn("[dim]{task.fields[phase]}"),
+        )
+        self.bar = Progress(
+            *columns, console=err_console, disable=not self.live, auto_refresh=False
+        )
+        self.bar_id = self.bar.add_task(title, total=total, rate="-", phase="starting")
+
+    def __enter__(self) -> _RunProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(None, None, None)
+
+    def phase(self, text: str) -> None:
+        """Show the current phase (throttled on plain output)."""
+        if self.live:
+            self.bar.update(self.bar_id, phase=escape(text), refresh=True)
+        elif self.plain and time.monotonic() - self._last_phase > 5:
+            self._last_phase = time.monotonic()
+            err_console.print(f"[dim]{escape(text)}[/]", highlight=False)
+
+    def episode(self, result: Any, done: int, total: int) -> None:
+        """An episode was committed."""
+        self.n += 1
+        self.wins += bool(result.success)
+        rate = f"{self.wins / self.n:.0%}"
+        if self.live:
+            self.bar.update(self.bar_id, completed=done, rate=rate, refresh=True)
+        elif self.plain:
+            err_console.print(
+                f"[dim]{done}/{total} {escape(result.task)} ep {result.episode}: "
+                f"{result.outcome} ({result.steps} steps, "
+                f"{time.monotonic() - self.started:.0f}s)[/]",
+                highlight=False,
+            )
 
 
 def _json_default(obj: Any) -> Any:

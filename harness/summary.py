@@ -117,8 +117,8 @@ def compare_runs(a: Run, b: Run) -> list[dict[str, Any]]:
     rows = []
     for task in sorted(set(summary_a) & set(summary_b)):
         sa, sb = summary_a[task], summary_b[task]
-        version_a = a.meta.get("tasks", {}).get(task, {}).get("track", {}).get("version")
-        version_b = b.meta.get("tasks", {}).get(task, {}).get("track", {}).get("version")
+        version_a = a.record.tasks[task].track.version if task in a.record.tasks else None
+        version_b = b.record.tasks[task].track.version if task in b.record.tasks else None
         row: dict[str, Any] = {
             "task": task,
             "a": sa,
