@@ -60,8 +60,9 @@ class ServeProcess:
 def thread_server(policy: Any, name: str = "toy", **settings: Any) -> Iterator[tuple[Any, str]]:
     """The server of ``bench serve`` in a thread (for protocol tests that need no process);
     yields the server and its URL."""
-    from vla_bench_openpi.batching import CopiesHost, PolicyHost
     from vla_bench_openpi.server import PolicyServer, ServerSettings
+
+    from harness.host import CopiesHost, PolicyHost
 
     max_batch = settings.pop("max_batch", 1)
     max_wait_s = settings.pop("max_wait_s", 0.0)

@@ -160,11 +160,13 @@ def test_server_errors_raise_from_act_and_the_client_reconnects_when_it_is_back(
         policy = client(url, preset="libero", connect_window="5")
         policy.reset(task, EpisodeSpec(0, 0), None)
         policy.act(make_observation(0))
-    with pytest.raises(ServerError, match=r"closed the connection|cannot reach"):
+    with pytest.raises(ServerError, match=r"closed the connection|cannot reach") as gone:
         policy.act(make_observation(0))  # the server is gone: this episode ends as an error
+    assert gone.value.outcome == "policy_crash"
     failing = openpi_style_server(broken, port=port)
-    with failing, pytest.raises(ServerError, match="ValueError: checkpoint exploded"):
+    with failing, pytest.raises(ServerError, match="ValueError: checkpoint exploded") as failed:
         policy.act(make_observation(0))  # the traceback text frame becomes the error
+    assert failed.value.outcome == "policy_error"
     with openpi_style_server(chunk_reply, port=port):
         policy.reset(task, EpisodeSpec(1, 1), None)
         assert policy.act(make_observation(0)).actions.shape == (10, 7)  # reconnected
@@ -179,6 +181,7 @@ def test_a_server_that_never_answers_times_out() -> None:
     with openpi_style_server(slow) as (_, url):
         policy = client(url, preset="libero", timeout="0.3")
         policy.reset(make_task(size=32), EpisodeSpec(0, 0), None)
-        with pytest.raises(ServerError, match=r"did not answer within 0\.3s"):
+        with pytest.raises(ServerError, match=r"did not answer within 0\.3s") as late:
             policy.act(make_observation(0))
+        assert late.value.outcome == "policy_timeout"
         policy.close()

@@ -71,9 +71,10 @@ def serve(
 ) -> None:
     """Serve a policy over openpi's wire protocol (WebSocket + msgpack) until Ctrl-C."""
     from harness.contract import PolicyConfig, PolicyConfigError, parse_key_values, supports
+    from harness.host import CopiesHost, PolicyHost
     from harness.plugins import registry
+    from harness.policies import PolicyBuildError, PolicyTraits, build_policy
     from harness.registry import RegistrationError, TaskOptionError, UnknownNameError
-    from vla_bench_openpi.batching import CopiesHost, PolicyHost
     from vla_bench_openpi.server import PolicyServer, ServerSettings
 
     api_key = None
@@ -84,8 +85,13 @@ def serve(
     reg = registry()
     try:
         config = PolicyConfig.parse_args(policy_name, policy_args, seed=seed)
-        entry = reg.get("policy", policy_name)
-        spaces = tuple(entry.extra.get("action_spaces", ("*",)))
+        traits = PolicyTraits.of(reg.get("policy", policy_name))
+        spaces = traits.action_spaces
+        if traits.privileged:
+            raise UserError(
+                f"policy {policy_name!r} is privileged (it reads the simulator's hidden state) "
+                "and cannot be served; serve a policy that acts from observations"
+            )
         task = None
         if task_name is not None:
             names = reg.resolve_tasks(task_name)
@@ -97,18 +103,17 @@ def serve(
                     f"policy {policy_name!r} drives action spaces {list(spaces)}; task "
                     f"{task.name!r} uses {task.action_space.name!r}"
                 )
-        factory = entry.load()
-        policy = factory(config)
-    except (UnknownNameError, RegistrationError, PolicyConfigError, TaskOptionError) as exc:
+        policy, _ = build_policy(config)
+    except (
+        UnknownNameError,
+        RegistrationError,
+        PolicyConfigError,
+        PolicyBuildError,
+        TaskOptionError,
+    ) as exc:
         raise UserError(str(exc).strip("'\"")) from exc
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    if entry.extra.get("privileged") or getattr(policy, "privileged", False):
-        policy.close()
-        raise UserError(
-            f"policy {policy_name!r} is privileged (it reads the simulator's hidden state) and "
-            "cannot be served; serve a policy that acts from observations"
-        )
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
@@ -131,7 +136,7 @@ def serve(
                 "policy %s has no fork(): each client gets a copy of its own, without batching",
                 policy_name,
             )
-        policy_host = CopiesHost(policy, lambda: factory(config))
+        policy_host = CopiesHost(policy, lambda: build_policy(config)[0])
     server = PolicyServer(
         policy_name, policy, policy_host, settings, task=task, action_spaces=spaces
     )

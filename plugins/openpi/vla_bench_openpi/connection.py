@@ -24,11 +24,30 @@ MAX_BACKOFF_S = 2.0
 
 
 class ServerError(RuntimeError):
-    """The server answered with an error, closed the connection, or could not be reached."""
+    """The server answered with an error, closed the connection, or could not be reached.
+
+    ``outcome`` is how the episode it ends is recorded (see ``harness.results.OUTCOMES``).
+    """
+
+    outcome = "policy_error"
 
 
 class ConnectionLost(ServerError):
     """The connection closed under a request (the server stopped, restarted or dropped it)."""
+
+    outcome = "policy_crash"
+
+
+class Unreachable(ServerError):
+    """No connection could be made within the connect window."""
+
+    outcome = "policy_crash"
+
+
+class NoReply(ServerError):
+    """The server did not answer within the reply timeout."""
+
+    outcome = "policy_timeout"
 
 
 @dataclass(frozen=True)
@@ -103,7 +122,7 @@ class Connection:
                 ) from None
             except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
                 if time.monotonic() + delay > deadline:
-                    raise ServerError(
+                    raise Unreachable(
                         f"cannot reach {endpoint.shown} ({type(exc).__name__}: {exc}); is the "
                         "server running? (bench serve ... or openpi's serve_policy.py)"
                     ) from None
@@ -143,7 +162,7 @@ class Connection:
         except BaseException as exc:
             self.close()
             if isinstance(exc, TimeoutError):
-                raise ServerError(
+                raise NoReply(
                     f"{self.endpoint.shown} did not answer within {self.endpoint.timeout_s:g}s "
                     "(raise timeout=...)"
                 ) from None

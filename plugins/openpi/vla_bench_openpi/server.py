@@ -13,10 +13,11 @@ second request on); ``GET /healthz`` answers 200. Where it differs, it is on pur
   match its shape, unknown observation keys) gets a text frame ``error: ...`` and close code
   1008; a frame over ``max_frame_bytes`` is refused by the WebSocket layer before it is read
   (close code 1009, "message too big"). Other connections are unaffected;
-- connections are served concurrently, each with its own session: on a
-  :class:`~vla_bench_openpi.batching.PolicyHost`, which batches their requests, when the policy
-  can ``fork()``, else on a copy of the policy of its own
-  (:class:`~vla_bench_openpi.batching.CopiesHost`);
+- connections are served concurrently, each with its own session: on the engine's
+  :class:`~harness.host.PolicyHost`, which batches their requests, when the policy can
+  ``fork()``, else on a copy of the policy of its own (:class:`~harness.host.CopiesHost`).
+  A session outlives its connection and serves the next one (every connection starts with a
+  reset), so reconnecting clients cost no new fork or copy;
 - the vla-bench extension (episode resets, chunk details) is available to clients that ask,
   see :mod:`vla_bench_openpi.extension`.
 """
@@ -27,6 +28,7 @@ import asyncio
 import hmac
 import http
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
@@ -40,8 +42,8 @@ from websockets.asyncio.server import Request, Response, ServerConnection, serve
 from websockets.frames import CloseCode
 
 from harness.contract import ActionChunk, EpisodeSpec, Policy, TaskSpec, supports
+from harness.host import CopiesHost, PolicyHost
 from vla_bench_openpi import codec, extension
-from vla_bench_openpi.batching import CopiesHost, PolicyHost
 from vla_bench_openpi.layouts import LayoutError, accepted_keys, from_wire
 
 logger = logging.getLogger("vla_bench_openpi.server")
@@ -85,6 +87,17 @@ class PolicyServer:
         self.task = task
         self.action_spaces = tuple(action_spaces)
         self.chunk_length: int | None = None  # learned from the first answer
+        # Read once, before serving: afterwards only the host's thread touches the policy.
+        self._policy_facts = {
+            "name": name,
+            "describe": extension.plain(_describe(policy)),
+            "action_spaces": list(self.action_spaces),
+            "n_action_steps": getattr(policy, "n_action_steps", None),
+            "uses_images": getattr(policy, "uses_images", True),
+            "warmup_calls": getattr(policy, "warmup_calls", 1),
+        }
+        self._idle: list[Any] = []  # sessions of closed connections, reset before reuse
+        self._idle_lock = threading.Lock()
         # One thread per connection waiting on the host at most; threads start on demand.
         self._pool = ThreadPoolExecutor(256, thread_name_prefix="vla-bench-serve")
 
@@ -92,24 +105,19 @@ class PolicyServer:
     def metadata(self) -> dict[str, Any]:
         """The frame sent on connect: openpi clients may ignore it; ours read it."""
         task = self.task
-        policy = self.policy
         return {
             extension.ANNOUNCE: {
                 "server": f"vla-bench-openpi {_version()}",
-                "policy": {
-                    "name": self.name,
-                    "describe": extension.plain(_describe(policy)),
-                    "action_spaces": list(self.action_spaces),
-                    "n_action_steps": policy.n_action_steps,
-                    "uses_images": policy.uses_images,
-                    "warmup_calls": policy.warmup_calls,
-                },
+                "policy": self._policy_facts,
                 "task": extension.task_to_wire(task) if task else None,
                 "action_space": extension.task_to_wire(task)["action_space"] if task else None,
                 "chunk_length": self.chunk_length,
                 "observation_keys": accepted_keys(task),
                 "extensions": extension.DOCS,
-                "batching": {"max_batch": self.host.max_batch, "max_wait_s": self.host.max_wait_s},
+                "batching": {
+                    "max_batch": getattr(self.host, "max_batch", 1),
+                    "max_wait_s": getattr(self.host, "max_wait_s", 0.0),
+                },
                 "limits": {
                     "max_frame_bytes": self.settings.max_frame_bytes,
                     "max_depth": self.settings.max_depth,
@@ -158,14 +166,18 @@ class PolicyServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         peer = ws.remote_address
-        session = await self._call(self.host.open)
+        with self._idle_lock:
+            session = self._idle.pop() if self._idle else None
+        if session is None:
+            session = await self._call(self.host.open)
         logger.info("connection from %s opened", peer)
         try:
             await self._converse(ws, session)
         except websockets.ConnectionClosed:
             pass
         finally:
-            await self._call(session.close)
+            with self._idle_lock:
+                self._idle.append(session)
             logger.info("connection from %s closed", peer)
 
     async def _converse(self, ws: ServerConnection, session: Any) -> None:
@@ -173,9 +185,8 @@ class PolicyServer:
         await ws.send(packer.pack(self.metadata()))
         state = _Conversation(self.task)
         if state.task is not None:
-            ok, _ = await self._guarded(
-                ws, self._call(session.reset, state.task, EpisodeSpec(0, 0))
-            )
+            reset = self._call(session.reset, state.task, EpisodeSpec(0, 0), None)
+            ok, _ = await self._guarded(ws, reset)
             if not ok:
                 return
         async for frame in ws:
@@ -193,7 +204,7 @@ class PolicyServer:
         message = self._decode(frame)
         if extension.RESET in message:
             state.task, episode = self._reset_of(message)
-            await self._call(session.reset, state.task, episode)
+            await self._call(session.reset, state.task, episode, None)
             state.extended = True
             return {extension.RESET: {"task": state.task.name, "episode": episode.index}}
         if state.task is None:
@@ -206,12 +217,7 @@ class PolicyServer:
         except LayoutError as exc:
             raise BadRequest(str(exc)) from None
         began = time.monotonic()
-        submit = getattr(session, "submit_act", None)
-        chunk: ActionChunk = await (
-            asyncio.wrap_future(submit(observation))  # straight to the host thread
-            if submit is not None
-            else self._call(session.act, observation)
-        )
+        chunk: ActionChunk = await self._call(session.act, observation)
         return self._reply(chunk, (time.monotonic() - began) * 1e3, state.extended)
 
     async def _guarded(self, ws: ServerConnection, work: Awaitable[Any]) -> tuple[bool, Any]:
@@ -288,8 +294,11 @@ def _version() -> str:
 
 
 def _describe(policy: Policy) -> dict[str, Any]:
+    describe = getattr(policy, "describe", None)
+    if describe is None:
+        return {}
     try:
-        return dict(policy.describe())
+        return dict(describe())
     except Exception as exc:  # a describe() that needs an episode first must not stop serving
         return {"describe_error": _one_line(exc)}
 
