@@ -126,10 +126,10 @@ def serve_batched(checkpoint: str, image: int, max_batch: int) -> None:
     """Serve BatchedACT through bench serve's server and host (a process of its own)."""
     import asyncio
 
-    from vla_bench_openpi.batching import PolicyHost
     from vla_bench_openpi.server import PolicyServer, ServerSettings
 
     from harness.contract import PolicyConfig
+    from harness.host import PolicyHost
 
     policy = batched_act_class()(PolicyConfig("act", checkpoint=checkpoint))
     host = PolicyHost(policy, max_batch=max_batch, max_wait_s=0.005)

@@ -55,10 +55,10 @@ def serve_ours() -> None:
     import asyncio
 
     import numpy as np
-    from vla_bench_openpi.batching import PolicyHost
     from vla_bench_openpi.server import PolicyServer, ServerSettings
 
     from harness.contract import EE_DELTA_7D, ActionChunk, PolicyBase, PolicyConfig, TaskSpec
+    from harness.host import PolicyHost
 
     class Dummy(PolicyBase):
         def fork(self) -> Dummy:
@@ -72,7 +72,7 @@ def serve_ours() -> None:
         tuple(f"s{i}" for i in range(8)), {"agentview": (224, 224), "wrist": (224, 224)},
     )  # fmt: skip
     policy = Dummy(PolicyConfig("dummy"))
-    host = PolicyHost(policy)
+    host = PolicyHost(policy, max_batch=1)
     server = PolicyServer("dummy", policy, host, ServerSettings(port=0), task=task)
     asyncio.run(server.run(lambda port: print(f"serving on {port}", flush=True)))
 

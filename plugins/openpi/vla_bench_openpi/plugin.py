@@ -17,6 +17,8 @@ def vla_bench_register_policies(registry: Registry) -> None:
         "openpi",
         "vla_bench_openpi.client:OpenpiPolicy",
         description="any server speaking openpi's wire protocol (url=ws://host:port)",
+        # Pure Python waiting on a socket, with its own reply timeout: safe in the runner.
+        in_process=True,
     )
 
 
