@@ -543,6 +543,42 @@ def _print_summary(policy: str, rows: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
+# -- check ------------------------------------------------------------------------------------
+
+
+@main.command("check")
+@click.argument("target")
+@click.option("--calls", type=click.IntRange(min=1), default=2, show_default=True,
+              help="act() calls per task when checking a policy.")  # fmt: skip
+@click.option("--task", "tasks", multiple=True, help="Check a policy on these tasks only.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@_fail_on_user_errors
+def check_cmd(target: str, calls: int, tasks: tuple[str, ...], as_json: bool) -> None:
+    """Check that a plugin's tasks and policies (or one task, suite or policy) obey the
+    contract: spec, track, gymnasium's env checker, observation shapes, determinism, expert;
+    a policy's build, traits, describe() and a few calls on the tasks it claims."""
+    from dataclasses import asdict
+
+    from harness.check import run_checks
+
+    findings = run_checks(target, calls, list(tasks) or None)
+    if as_json:
+        click.echo(json.dumps([asdict(f) for f in findings], indent=2))
+    else:
+        table = Table(show_edge=False)
+        for column in ("", "subject", "check", "detail"):
+            table.add_column(column)
+        style = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
+        for f in findings:
+            table.add_row(style[f.level], escape(f.subject), escape(f.check), escape(f.detail))
+        console.print(table)
+    failed = [f for f in findings if f.level == "fail"]
+    if not findings:
+        raise UserError(f"{target!r} registers no task or policy to check")
+    if failed:
+        raise UserError(f"{len(failed)} of {len(findings)} checks failed")
+
+
 # -- compare ----------------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ KEY_PACKAGES = (
     "pyarrow",
     "gymnasium",
     "mujoco",
+    "metaworld",
     "torch",
     "transformers",
     "lerobot",

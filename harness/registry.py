@@ -195,6 +195,13 @@ class Registry:
         )
         suites[suite].extra["tasks"].append(name)
 
+    def add_suite(self, name: str, tasks: Iterable[str], *, description: str = "") -> None:
+        """Register a suite that selects tasks registered under another suite (a task may be in
+        several, e.g. Meta-World's difficulty splits of its 50 tasks); ``--task NAME`` runs them."""
+        self._add(
+            Entry("suite", name, "", self.current_plugin, description, {"tasks": list(tasks)})
+        )
+
     def add_reporter(
         self, name: str, target: str | Callable[..., Any], *, description: str = ""
     ) -> None:

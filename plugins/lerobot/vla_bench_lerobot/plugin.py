@@ -14,6 +14,9 @@ from vla_bench_lerobot.backends import BACKENDS
 if TYPE_CHECKING:
     from harness.registry import Registry
 
+ACTION_SPACES = ("ee_delta_7d", "metaworld_xyz_gripper")
+"""The task action spaces a LeRobot checkpoint can drive when its action width matches."""
+
 CLASSES = {
     "smolvla": "SmolVLAPolicy",
     "pi0": "Pi0Policy",
@@ -33,5 +36,5 @@ def vla_bench_register_policies(registry: Registry) -> None:
             name,
             f"vla_bench_lerobot.policy:{cls}",
             description=BACKENDS[name].description,
-            action_spaces=("ee_delta_7d",),
+            action_spaces=ACTION_SPACES,
         )

@@ -46,6 +46,7 @@ from harness.contract import (
 from vla_bench_lerobot.adapter import Adapter, PolicyFeatures, build_adapter
 from vla_bench_lerobot.backends import BACKENDS
 from vla_bench_lerobot.loading import Built, build_random, check_device, load_pretrained
+from vla_bench_lerobot.plugin import ACTION_SPACES
 
 if TYPE_CHECKING:
     import gymnasium
@@ -70,7 +71,7 @@ class LeRobotPolicy(PolicyBase):
     """One LeRobot policy behind the vla-bench Policy protocol (subclasses name the backend)."""
 
     backend_name: ClassVar[str] = "lerobot"
-    action_spaces: ClassVar[tuple[str, ...]] = ("ee_delta_7d",)
+    action_spaces: ClassVar[tuple[str, ...]] = ACTION_SPACES
     warmup_calls = 1
 
     def __init__(self, config: PolicyConfig, built: Built | None = None) -> None:
