@@ -102,26 +102,6 @@ def batched_act_class() -> Any:
     return BatchedACT
 
 
-def model_alone(checkpoint: str, image: int, reps: int = 10) -> dict[int, float]:
-    """Per-observation ms of one act_batch of 1 and of 8 sessions, in process (interleaved)."""
-    from harness.contract import EpisodeSpec, PolicyConfig
-
-    spec = task(image)
-    policy = batched_act_class()(PolicyConfig("act", checkpoint=checkpoint))
-    policy.reset(spec, EpisodeSpec(0, 0), None)
-    sessions = [policy.fork() for _ in range(8)]
-    for i, session in enumerate(sessions):
-        session.reset(spec, EpisodeSpec(i, i), None)
-    observations = [observation(spec, i) for i in range(8)]
-    times: dict[int, list[float]] = {1: [], 8: []}
-    for _ in range(reps + 1):
-        for n in (1, 8):
-            start = time.perf_counter()
-            policy.act_batch(sessions[:n], observations[:n])
-            times[n].append((time.perf_counter() - start) / n)
-    return {n: float(np.median(t[1:])) * 1e3 for n, t in times.items()}
-
-
 def serve_batched(checkpoint: str, image: int, max_batch: int) -> None:
     """Serve BatchedACT through bench serve's server and host (a process of its own)."""
     import asyncio
@@ -216,7 +196,6 @@ def main() -> None:
     spec = task(args.image)
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = str(build_checkpoint(args.image, Path(tmp) / "act"))
-        alone = model_alone(checkpoint, args.image)
         bench = str(Path(sys.executable).with_name("bench"))
         servers: dict[tuple[str, int], list[str]] = {}
         for max_batch in (1, 8):
@@ -252,10 +231,6 @@ def main() -> None:
             f"{after[0]:.2f} {after[1]:.2f} {after[2]:.2f}; {os.cpu_count()} CPUs; tiny ACT, "
             f"valve at {args.image}x{args.image}; median of {args.rounds} rounds x "
             f"{args.seconds:g} s per cell"
-        )
-        print(
-            f"model alone (act_batch in process), ms per observation: batch 1 {alone[1]:.1f}, "
-            f"batch 8 {alone[8]:.1f}"
         )
         print(f"{'server':<10} {'max batch':>9} {'clients':>7} {'obs/s':>8} {'latency ms':>11}")
         for (name, max_batch, clients), values in sorted(rates.items()):
