@@ -396,9 +396,9 @@ def run_cmd(
     with show:
         report = execute(config, task_name, settings, out, command, show)
     run = load_run(out)
-    from harness.summary import task_summary
+    from harness.summary import run_summary
 
-    summary = task_summary(run.episodes, run.steps())
+    summary = run_summary(run)
     if as_json:
         click.echo(
             json.dumps(

@@ -236,8 +236,10 @@ def atomic_write_table(path: Path, table: pa.Table) -> None:
 
 
 def json_safe(obj: Any) -> Any:
-    """``obj`` with non-finite floats as None and numpy scalars as Python numbers."""
-    if isinstance(obj, float) and not math.isfinite(obj):
+    """``obj`` with NaN as None and numpy scalars as Python numbers. Infinities stay (written
+    as ``Infinity``, which Python's json reads back): an infinite value is a result, a missing
+    one is not."""
+    if isinstance(obj, float) and math.isnan(obj):
         return None
     if isinstance(obj, dict):
         return {str(k): json_safe(v) for k, v in obj.items()}
