@@ -1,5 +1,6 @@
-"""The screenshots in reports/studio/: the studio page mid-task, and the 3D replay of an episode
-that ``bench run`` recorded, both in headless Chromium.
+"""The screenshots in reports/studio/: the studio page mid-task, the 3D replay of an episode that
+``bench run`` recorded, and that replay's fragment inside a real ``bench report`` HTML page
+beside the rollout clip; all in headless Chromium.
 
     MUJOCO_GL=egl .venv/bin/python plugins/studio/benchmarks/screenshots.py [-o reports/studio]
 """
@@ -87,6 +88,48 @@ def replay_shot(driver: object, out: Path) -> None:
     save_png(driver.get_screenshot_as_png(), out / "replay.png", (0, 0, 760, int(bottom) + 12))  # type: ignore[attr-defined]
 
 
+def leaderboard_shot(driver: object, out: Path) -> None:
+    """The ``bench report`` HTML of a real run with a replay fragment beside its rollout clip."""
+    from vla_bench_leaderboard import html
+    from vla_bench_studio.replay import replay_fragment
+
+    from harness.results import load_run
+
+    work = Path(tempfile.mkdtemp(prefix="studio-shots-"))
+    run = work / "run"
+    subprocess.run(
+        [str(ROOT / ".venv/bin/bench"), "run", "--policy", "scripted", "--task", "pick_place",
+         "--episodes", "2", "--video", "1", "--out", str(run)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    page = html.render([load_run(run)], [])
+    # The leaderboard does not embed replays itself yet: the fragment goes after the clip's box.
+    at = page.index("</div>", page.index("</figure>", page.index('<figure class="clip')))
+    at += len("</div>")
+    box = (
+        '<div class="clipbox" style="width:480px"><div class="sub">pick_place · 3D replay</div>'
+        f"{replay_fragment(run, 'pick_place', 0)}</div>"
+    )
+    path = work / "leaderboard.html"
+    path.write_text(page[:at] + box + page[at:], encoding="utf-8")
+    driver.get(path.as_uri())  # type: ignore[attr-defined]
+    driver.find_element("css selector", "#overall button.toggle").click()  # type: ignore[attr-defined]
+    viewer = driver.find_element("css selector", "[data-vla-replay]")  # type: ignore[attr-defined]
+    clips = viewer.find_element("xpath", "ancestor::div[@class='clips']")
+    driver.execute_script(  # type: ignore[attr-defined]
+        "arguments[0].scrollIntoView(); window.scrollBy(0, -40);"
+        "arguments[1].vlaReplay.seek(arguments[1].vlaReplay.data.steps * 0.55)",
+        clips,
+        viewer,
+    )
+    time.sleep(0.5)
+    top, bottom = driver.execute_script(  # type: ignore[attr-defined]
+        "const r = arguments[0].getBoundingClientRect(); return [r.top, r.bottom]", clips
+    )
+    crop = (0, max(0, int(top) - 30), 1280, min(1000, int(bottom) + 12))
+    save_png(driver.get_screenshot_as_png(), out / "replay-in-leaderboard.png", crop)  # type: ignore[attr-defined]
+
+
 def main() -> None:
     """Write both screenshots."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -108,6 +151,7 @@ def main() -> None:
     try:
         studio_shot(driver, args.out)
         replay_shot(driver, args.out)
+        leaderboard_shot(driver, args.out)
     finally:
         driver.quit()
 
