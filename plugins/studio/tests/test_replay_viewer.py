@@ -94,3 +94,33 @@ def test_replay_plays_offline_in_chromium(chromium: Any, built: None, tmp_path: 
     assert frame > 2  # playing advances at the control rate
     assert chromium.execute_script("return window.__pwned") is None
     assert console_errors(chromium) == []
+
+
+@pytest.mark.slow
+def test_the_leaderboard_opens_a_3d_replay_of_a_recorded_rollout(
+    chromium: Any, built: None, tmp_path: Path
+) -> None:
+    run = tmp_path / "runs" / "expert"
+    result = CliRunner().invoke(
+        main,
+        ["run", "--policy", "scripted", "--task", "pick_place", "--episodes", "1",
+         "--video", "1", "--out", str(run)],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    page = tmp_path / "report.html"
+    report = CliRunner().invoke(main, ["report", str(tmp_path / "runs"), "-o", str(page)])
+    assert report.exit_code == 0, report.output
+    chromium.get(page.as_uri())
+    for detail in chromium.find_elements("css selector", "tr.detail"):
+        chromium.execute_script("arguments[0].hidden = false", detail)
+    for box in chromium.find_elements("css selector", "details.replay3d"):
+        chromium.execute_script("arguments[0].open = true", box)
+    (viewer,) = chromium.find_elements("css selector", "[data-vla-replay]")
+    assert not chromium.execute_script("return Boolean(arguments[0].vlaReplay)", viewer)
+    button = viewer.find_element("css selector", "button")
+    chromium.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    button.click()  # lazy: the 3D view is built only when the reader asks
+    assert chromium.execute_script("return Boolean(arguments[0].vlaReplay)", viewer)
+    assert viewer.find_elements("css selector", "canvas")
+    assert not console_errors(chromium)
