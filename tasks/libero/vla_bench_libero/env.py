@@ -2,7 +2,7 @@
 
 ``reset`` seeds numpy's generator with the episode seed, restores the episode's init state,
 and lets the scene settle for ``num_steps_wait`` no-op steps that the policy does not see, as
-openpi and LeRobot do. The observation then holds both cameras upright at the convention's
+openpi and LeRobot do. The observation then holds both cameras rotated by 180° at the convention's
 size, the 8-d state and the task's instruction. ``info["success"]`` is LIBERO's own success
 check after each step; a success ends the episode (``terminated``; LIBERO's reward, 1.0 on
 success, else 0.0).

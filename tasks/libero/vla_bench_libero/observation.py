@@ -40,10 +40,15 @@ def ee_pose(raw: Mapping[str, Any]) -> np.ndarray:
     return np.concatenate((np.asarray(raw["robot0_eef_pos"], dtype=np.float64), [w, x, y, z]))
 
 
-def upright(frame: np.ndarray, size: int) -> np.ndarray:
-    """A robosuite frame rotated by 180° (it renders upside down and mirrored, in OpenGL's
-    convention), then resized to ``size`` x ``size`` with PIL's bilinear filter if it differs
-    (openpi's ``resize_with_pad``, which pads nothing for a square frame)."""
+def rotated(frame: np.ndarray, size: int) -> np.ndarray:
+    """A robosuite frame rotated by 180°, then resized to ``size`` x ``size`` with PIL's
+    bilinear filter if it differs (openpi's ``resize_with_pad``, which pads nothing for a
+    square frame).
+
+    robosuite returns OpenGL's bottom-up rows; rotating them by 180° gives the camera's view
+    mirrored left-right. That is how LIBERO's frames were preprocessed for the openpi and
+    LeRobot datasets, so it is what their checkpoints expect (``tests/test_env.py`` pins it
+    against a plain MuJoCo render)."""
     image = np.ascontiguousarray(frame[::-1, ::-1])
     if image.shape[0] == size and image.shape[1] == size:
         return image
@@ -53,9 +58,9 @@ def upright(frame: np.ndarray, size: int) -> np.ndarray:
 
 
 def images(raw: Mapping[str, Any], size: int) -> dict[str, np.ndarray]:
-    """Every camera the raw observation holds, upright and at ``size``, by our camera name."""
+    """Every camera the raw observation holds, rotated and at ``size``, by our camera name."""
     return {
-        name: upright(raw[f"{camera}_image"], size)
+        name: rotated(raw[f"{camera}_image"], size)
         for name, camera in ROBOSUITE_CAMERAS.items()
         if f"{camera}_image" in raw
     }

@@ -147,8 +147,21 @@ class SimPool:
 
 def close(env: Any) -> None:
     """Close a LIBERO env, ignoring a second close (LIBERO deletes its inner env on close)."""
-    if hasattr(env, "env"):
-        env.close()
+    if not hasattr(env, "env"):
+        return
+    context = getattr(env.sim, "_render_context_offscreen", None)
+    if context is not None:
+        # robosuite leaves its GL context to the garbage collector, which may run after EGL
+        # has shut down at exit and then prints GL errors; free it now. Both frees are
+        # idempotent, so robosuite's own later ones do nothing. If another library already
+        # terminated the EGL display, there is nothing left to free.
+        try:
+            context.gl_ctx.make_current()
+            context.con.free()
+            context.gl_ctx.free()
+        except Exception:
+            context.gl_ctx._context = None
+    env.close()
 
 
 POOL = SimPool()
