@@ -11,7 +11,6 @@ import mujoco
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
-from vla_bench_libero.sim import POOL
 
 from harness.plugins import load_plugins
 
@@ -29,8 +28,6 @@ def started() -> Iterator[tuple[Any, Any, dict[str, Any], dict[str, Any]]]:
     obs, info = env.reset()
     yield task, env, obs, info
     env.close()
-    # mujoco.Renderer (used below) ends EGL at exit before the pool's own exit hook runs.
-    POOL.close_all()
 
 
 def test_observation_format(started: tuple[Any, Any, dict[str, Any], dict[str, Any]]) -> None:
