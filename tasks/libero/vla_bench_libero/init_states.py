@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vla_bench_libero.dependency import import_libero
+
 if TYPE_CHECKING:
     from vla_bench_libero.catalog import CatalogTask
 
@@ -45,9 +47,8 @@ def official_digests() -> dict[str, str]:
 
 def package_states(suite: str, index: int) -> np.ndarray:
     """Task ``index`` of ``suite`` as the installed package loads it (no check)."""
+    benchmark = import_libero("libero.libero.benchmark")
     with contextlib.redirect_stdout(io.StringIO()):  # the benchmark prints its task order
-        from libero.libero import benchmark
-
         bench = benchmark.get_benchmark_dict()[suite]()
     return np.asarray(bench.get_task_init_states(index))
 

