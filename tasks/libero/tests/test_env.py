@@ -103,3 +103,23 @@ def test_actions_move_the_hand_and_close_the_gripper(
     assert opening < (state[6] - state[7]) - 0.005  # fingers closing
     with pytest.raises(ValueError, match="action must be 7 finite numbers"):
         env.step(np.array([0.0, 0.0, np.nan, 0, 0, 0, 0]))
+
+
+def test_a_reused_simulator_repeats_the_episode_after_other_gl_work(
+    started: tuple[Any, Any, dict[str, Any], dict[str, Any]],
+) -> None:
+    """The env goes back to the pool; a MuJoCo renderer makes its own GL context current; the
+    same episode on the pooled simulator then gives the same first observation as before."""
+    task, env, first, _ = started
+    simulator = env.raw
+    env.close()
+    with mujoco.Renderer(simulator.sim.model._model, SIZE, SIZE) as renderer:
+        renderer.update_scene(simulator.sim.data._data, camera="agentview")
+        renderer.render()
+    again = task.make_env(env.episode)
+    obs, _ = again.reset()
+    assert again.raw is simulator
+    for camera in ("image", "image2"):
+        assert np.array_equal(obs["images"][camera], first["images"][camera]), camera
+    assert np.array_equal(obs["state"], first["state"])
+    again.close()

@@ -103,7 +103,7 @@ class LiberoEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
                 f"action must be {ACTION_SPACE.dim} finite numbers "
                 f"({', '.join(ACTION_SPACE.names)}); got shape {command.shape}"
             )
-        raw, reward, _, _ = self._sim.step(command.tolist())
+        raw, reward, _, _ = sim.step(self._sim, command.tolist())
         self._steps += 1
         success = bool(self._sim.check_success())
         info = {"success": success, "ee_pose": obs_utils.ee_pose(raw)}

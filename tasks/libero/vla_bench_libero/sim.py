@@ -68,9 +68,18 @@ def _render_fast(env: Any) -> None:
         context.scn.flags[flag] = 0
 
 
+def make_current(env: Any) -> None:
+    """Make ``env``'s GL context current on this thread. robosuite renders into whichever
+    context is current, and building another env (or any MuJoCo renderer) switches it."""
+    context = getattr(env.sim, "_render_context_offscreen", None)
+    if context is not None:
+        context.gl_ctx.make_current()
+
+
 def start_episode(env: Any, seed: int, init_state: np.ndarray) -> dict[str, Any]:
     """Reset ``env`` as openpi and LeRobot do (seed numpy, reset, restore the init state) and
     return robosuite's observation."""
+    make_current(env)
     env.seed(seed)
     env.reset()
     for robot in env.robots:
@@ -83,8 +92,15 @@ def start_episode(env: Any, seed: int, init_state: np.ndarray) -> dict[str, Any]
 def settle(env: Any, raw: dict[str, Any], steps: int, action: Sequence[float]) -> dict[str, Any]:
     """Step ``steps`` times with ``action`` (the no-op) and return the last observation."""
     for _ in range(steps):
-        raw, _, _, _ = env.step(list(action))
+        raw, _, _, _ = step(env, action)
     return raw
+
+
+def step(env: Any, action: Sequence[float]) -> tuple[dict[str, Any], float, bool, dict[str, Any]]:
+    """One control step of ``env`` (LIBERO's four-tuple), rendering into its own context."""
+    make_current(env)
+    raw, reward, done, info = env.step(list(action))
+    return raw, reward, done, info
 
 
 class SimPool:
