@@ -23,4 +23,7 @@ python=python3
   exit 1
 }
 "$python" -m uv --version >/dev/null 2>&1 || "$python" -m pip install --quiet --disable-pip-version-check uv
-"$python" -m uv sync --all-packages --frozen --quiet
+# --inexact keeps what a user installed beside the workspace (third-party plugins);
+# --compile-bytecode: Python here may not write .pyc files, and compiling on every start
+# costs seconds per command.
+"$python" -m uv sync --all-packages --frozen --inexact --compile-bytecode --quiet

@@ -19,6 +19,7 @@ from importlib import resources
 import jinja2
 from markupsafe import Markup
 
+from harness.metrics import SPARC_REFERENCE
 from harness.results import Run
 from vla_bench_leaderboard import __version__, fmt, plots
 from vla_bench_leaderboard.table import Cell, Leaderboard, Media, Row, build
@@ -86,6 +87,7 @@ def render_board(board: Leaderboard, *, generated: datetime | None = None) -> st
         generated=when.strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,
         harness_versions=sorted({s.harness_version for s in board.sources}),
+        sparc_reference=SPARC_REFERENCE,
         any_episode_latency=any(c.stats.latency_source == "episodes" for c in board.cells),
     )
 
@@ -105,7 +107,7 @@ class Shown:
 
 def _shown(entries: Sequence[Cell | Row]) -> Shown:
     return Shown(
-        smooth=any(fmt.finite(e.stats.ldlj) or fmt.finite(e.stats.sparc) for e in entries),
+        smooth=any(e.stats.ldlj.n or e.stats.sparc.n for e in entries),
         cost=any(e.stats.cost_per_episode is not None for e in entries),
     )
 

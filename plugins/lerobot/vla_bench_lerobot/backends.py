@@ -13,9 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-ACTION_SPACES = ("ee_delta_7d", "libero_ee_delta_7d")
-"""The action spaces LeRobot checkpoints here drive: vla-bench's own tasks' and LIBERO's."""
-
 SMOLVLM2_500M_CONFIG: dict[str, Any] = {
     # HuggingFaceTB/SmolVLM2-500M-Video-Instruct config.json: SmolLM2-360M text model
     # (32 layers, width 960, 15 heads, 5 KV heads) and a SigLIP base/16 vision tower at

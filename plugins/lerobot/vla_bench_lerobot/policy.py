@@ -44,8 +44,9 @@ from harness.contract import (
     TaskSpec,
 )
 from vla_bench_lerobot.adapter import Adapter, PolicyFeatures, build_adapter
-from vla_bench_lerobot.backends import ACTION_SPACES, BACKENDS
+from vla_bench_lerobot.backends import BACKENDS
 from vla_bench_lerobot.loading import Built, build_random, check_device, load_pretrained
+from vla_bench_lerobot.plugin import ACTION_SPACES
 
 if TYPE_CHECKING:
     import gymnasium

@@ -6,7 +6,9 @@ gripper closes for +1 and opens for -1. The target drives a mocap body welded to
 hand, so the hand follows it through real contact physics (500 Hz); one ``step`` is one 10 Hz
 control period. A subclass adds its bodies, samples an episode from the seed and says when it
 is solved. The reward is 1.0 on a step that ends in success (which also terminates the
-episode), else 0.0; ``truncated`` comes at the task's ``max_steps``.
+episode), else 0.0; ``truncated`` comes at the task's ``max_steps``. Besides ``ee_pose`` (at
+the end of the step), ``info["ee_path"]`` holds the hand's position after every physics
+substep of the step (float64, ``n_substeps x 3``), for smoothness measured at the physics rate.
 """
 
 from __future__ import annotations
@@ -303,13 +305,21 @@ class ManipulationEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
         # Move the mocap target in a few increments so the hand is pulled, not yanked.
         old_pos, old_quat = self._target_pos, self._target_quat
         per_chunk = self.n_substeps // _INTERPOLATION_CHUNKS
+        # The hand's position after every physics substep, for smoothness at the physics rate:
+        # a free joint's qpos is its body's world position, so no kinematics pass is needed.
+        path = np.empty((self.n_substeps, 3))
+        hand = slice(self._hand_qpos, self._hand_qpos + 3)
+        done = 0
         for k in range(1, _INTERPOLATION_CHUNKS + 1):
             t = k / _INTERPOLATION_CHUNKS
             d.mocap_pos[self._mocap] = old_pos + t * (new_pos - old_pos)
             q = (1 - t) * old_quat + t * new_quat
             d.mocap_quat[self._mocap] = q / np.linalg.norm(q)
             n = per_chunk if k < _INTERPOLATION_CHUNKS else self.n_substeps - per_chunk * (k - 1)
-            mujoco.mj_step(m, d, nstep=n)
+            for _ in range(n):
+                mujoco.mj_step(m, d)
+                path[done] = d.qpos[hand]
+                done += 1
         mujoco.mj_forward(m, d)
         self._target_pos, self._target_quat = new_pos, new_quat
         self._steps += 1
@@ -318,16 +328,13 @@ class ManipulationEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
         if failure is not None:
             info = self._info(False, {}, n_clipped)
             info["failure"] = failure
+            info["ee_path"] = path
             return self._observe(), 0.0, True, False, info
         success, progress = self.evaluate()
         truncated = self._steps >= self.max_steps
-        return (
-            self._observe(),
-            float(success),
-            success,
-            truncated,
-            self._info(success, progress, n_clipped),
-        )
+        info = self._info(success, progress, n_clipped)
+        info["ee_path"] = path
+        return self._observe(), float(success), success, truncated, info
 
     def render(self) -> np.ndarray | None:
         """The front camera image (Gymnasium's ``rgb_array`` render mode)."""
