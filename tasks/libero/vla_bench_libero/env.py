@@ -23,6 +23,9 @@ from vla_bench_libero import observation as obs_utils
 from vla_bench_libero import sim
 from vla_bench_libero.conventions import ACTION_SPACE, CAMERAS, CONTROL_HZ, NOOP_ACTION
 
+STATE_BOUND = np.array([5, 5, 5, 2 * np.pi, 2 * np.pi, 2 * np.pi, 0.1, 0.1], dtype=np.float32)
+"""Loose bounds of the state: the scene's extent (m), an axis-angle of at most 2π, finger travel."""
+
 
 @dataclass(frozen=True)
 class EpisodeSetup:
@@ -57,7 +60,7 @@ class LiberoEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
                 "images": spaces.Dict(
                     {c: spaces.Box(0, 255, (size, size, 3), np.uint8) for c in cameras}
                 ),
-                "state": spaces.Box(-np.inf, np.inf, (8,), np.float32),
+                "state": spaces.Box(-STATE_BOUND, STATE_BOUND, (8,), np.float32),
                 "instruction": spaces.Text(max_length=512, charset=string.printable + "’"),
             }
         )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from harness.hookspecs import hookimpl
 from vla_bench_libero.catalog import suites
-from vla_bench_libero.conventions import DEFAULT_CONVENTION
+from vla_bench_libero.conventions import ACTION_SPACE, DEFAULT_CONVENTION
 
 if TYPE_CHECKING:
     from harness.registry import Registry
@@ -47,5 +47,10 @@ def vla_bench_register_tasks(registry: Registry) -> None:
                 task.name,
                 partial(make_task, task.name),
                 suite=suite.name,
-                description=f"{suite.description}: {task.instruction}",
+                description=(
+                    task.instruction
+                    if suite.perturbation is None
+                    else f"{suite.description}: {task.instruction}"
+                ),
+                action_space=ACTION_SPACE.name,
             )
