@@ -143,6 +143,10 @@ def test_bench_run_matches_lerobot_eval(
             ",".join(f"{k}={v}" for k, v in TASK_ARGS.items()),
             "--episodes",
             "2",
+            # In this process: forked env workers would inherit the GL contexts this test
+            # process already holds (LeRobot's env), which EGL does not survive.
+            "--isolate",
+            "none",
             "--out",
             str(out),
         ],
