@@ -77,13 +77,20 @@ class PolicyHost:
             act_batch if callable(act_batch) else act_each
         )
         self._calls: queue.Queue[_Call | None] = queue.Queue()
+        self._active = 0  # open sessions: a batch never waits for more requests than that
         self._thread = threading.Thread(target=self._loop, name="vla-bench-host", daemon=True)
         self._thread.start()
         self.batches: list[int] = []  # sizes of the act batches served (for benchmarks)
 
     def open(self) -> HostSession:
         """A new session (its policy state is made on the host thread)."""
-        return HostSession(self, self.call(None, "fork"))
+        session = HostSession(self, self.call(None, "fork"))
+        self._active += 1
+        return session
+
+    def release(self, session: Any) -> None:
+        """A session is done (its stream of episodes ended)."""
+        self._active = max(0, self._active - 1)
 
     def call(self, session: Any, op: str, *args: Any) -> Any:
         """Run ``op`` for ``session`` on the host thread and wait for its result."""
@@ -119,7 +126,7 @@ class PolicyHost:
                 continue
             batch = [call]
             deadline = time.monotonic() + self.max_wait_s
-            while len(batch) < self.max_batch:
+            while len(batch) < min(self.max_batch, max(1, self._active)):
                 timeout = deadline - time.monotonic()
                 try:
                     nxt = (
@@ -208,7 +215,8 @@ class HostSession:
         return described
 
     def close(self) -> None:
-        """Sessions hold nothing the host must release."""
+        """Tell the host this session is done."""
+        self._host.release(self)
 
 
 class CopiesHost:
@@ -231,6 +239,11 @@ class CopiesHost:
         with self._lock:
             self._all.append(policy)
         return policy
+
+    def release(self, session: Any) -> None:
+        """Take a copy back for the next session (after a reset it holds nothing of the last)."""
+        with self._lock:
+            self._spare.append(session)
 
     def ping(self) -> bool:
         """Copies are called on their callers' threads: nothing can be stuck behind them."""
@@ -267,7 +280,7 @@ def serve(listener: Listener, host: PolicyHost | CopiesHost, info: dict[str, Any
 def _handle(conn: Connection, host: PolicyHost | CopiesHost, info: dict[str, Any]) -> None:
     session: Any = None
     deferred: Future[Any] | None = None  # an observe whose error surfaces at the next call
-    with contextlib.closing(conn):
+    try:
         while True:
             try:
                 op, *args = conn.recv()
@@ -303,6 +316,10 @@ def _handle(conn: Connection, host: PolicyHost | CopiesHost, info: dict[str, Any
                 kind = "policy_error" if isinstance(exc, KeyboardInterrupt | SystemExit) else None
                 with contextlib.suppress(OSError):
                     conn.send(("err", kind or classify(exc), describe_exception(exc)))
+    finally:
+        conn.close()
+        if session is not None:
+            host.release(session)
 
 
 class RemotePolicy:

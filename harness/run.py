@@ -258,12 +258,13 @@ class _Committer:
                 or self.record.policy.n_action_steps != facts.n_action_steps
                 or self.record.policy.uses_images != facts.uses_images
             ):
+                # config_hash stays the hash of what was asked for (a resume asks the same);
+                # the chunk length the policy chose is recorded beside it.
                 policy = dataclasses.replace(
                     self.record.policy,
                     describe=facts.describe,
                     n_action_steps=facts.n_action_steps,
                     uses_images=facts.uses_images,
-                    config_hash=config_hash(self.record.policy.config, facts.n_action_steps),
                 )
                 self.record = dataclasses.replace(self.record, policy=policy)
                 self.store.write_record(self.record)

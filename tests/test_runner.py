@@ -206,3 +206,10 @@ def test_an_interrupted_run_reads_only_committed_episodes(tmp_path: Path) -> Non
     assert not loaded.complete and sorted(loaded.episodes["episode"]) == [0, 1]
     assert sorted(loaded.steps()["episode"].unique()) == [0, 1]
     assert list(loaded.steps(columns=["act_s"]).columns) == ["act_s"]
+
+
+def test_a_policy_choosing_its_own_chunk_length_resumes(tmp_path: Path) -> None:
+    run(tmp_path, "chunky", episodes=1)
+    report, episodes = run(tmp_path, "chunky", episodes=2)
+    assert (report.ran, report.skipped) == (1, 1) and len(episodes) == 2
+    assert load_run(tmp_path / "chunky-reach").record.policy.n_action_steps == 4

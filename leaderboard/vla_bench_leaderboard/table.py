@@ -51,6 +51,9 @@ from vla_bench_leaderboard.scores import Stats, compute_stats
 
 UNKNOWN = records.UNKNOWN
 
+REPLAY_ARTIFACT = "replay3d.json"
+"""The per-episode artifact an env writes for an interactive 3D replay (the studio's format)."""
+
 UNRANKED_RANDOM = "random weights: shown for latency and memory, never ranked on success"
 UNRANKED_PRIVILEGED = "privileged expert (reads simulator state): a reference, not ranked"
 UNRANKED_EMPTY = "no finished episodes"
@@ -136,6 +139,7 @@ class Media:
     episode: int
     seed: Any
     outcome: str
+    replay: Path | None = None  # the episode's 3D replay (``*.replay3d.json``), when recorded
 
 
 @dataclass(frozen=True)
@@ -484,8 +488,15 @@ def _media(episodes: pd.DataFrame, notes: list[str]) -> list[Media]:
         if not path.is_relative_to(root):
             notes.append(f"video path {rel!r} points outside its run directory: ignored")
             continue
+        replay = None
+        if REPLAY_ARTIFACT in extra.get("artifacts", []):
+            replay = (
+                root / "parts" / str(row["task"]) / f"{int(row['episode']):06d}.{REPLAY_ARTIFACT}"
+            )
         if path.is_file():
-            found[kind] = Media(kind, path, int(row["episode"]), row["seed"], str(row["outcome"]))
+            found[kind] = Media(
+                kind, path, int(row["episode"]), row["seed"], str(row["outcome"]), replay
+            )
     return [found[k] for k in ("success", "failure") if k in found]
 
 

@@ -94,37 +94,62 @@ class Episode:
 
 
 class DatasetWriter:
-    """Creates a LeRobot dataset at ``root`` for ``spec`` and appends :class:`Episode` s."""
+    """Creates a LeRobot dataset at ``root`` for ``spec`` (or, with ``append``, reopens the one
+    there) and appends :class:`Episode` s."""
 
     def __init__(
-        self, root: Path, spec: TaskSpec, fps: float, image_size: tuple[int, int] | None = None
+        self,
+        root: Path,
+        spec: TaskSpec,
+        fps: float,
+        image_size: tuple[int, int] | None = None,
+        *,
+        append: bool = False,
     ) -> None:
         import datasets
         from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
         datasets.disable_progress_bars()  # one bar per saved episode drowns the real progress
-        if root.exists() and any(root.iterdir()):
-            raise DatasetError(f"{root} exists and is not empty; pass a new -o directory")
-        if root.exists():
-            root.rmdir()  # LeRobot creates the directory itself and refuses an existing one
         if abs(fps - round(fps)) > 1e-9:
             raise DatasetError(f"task {spec.name!r} runs at {fps} Hz; LeRobot needs whole fps")
         self.spec = spec
         self.root = root
         sizes = set(spec.cameras.values())
         self.image_size = image_size or (next(iter(sizes)) if sizes else (0, 0))
+        self.episodes = 0
+        self.frames = 0
+        self.first_index = 0
+        """Index of the first episode this writer adds (the episodes already there, appending)."""
+        wanted = features(spec, self.image_size)
+        if append and (root / "meta" / "info.json").is_file():
+            self.dataset = LeRobotDataset.resume(
+                f"vla-bench/{spec.name}", root=root, video_backend=VIDEO_BACKEND
+            )
+            have = {k: tuple(v["shape"]) for k, v in self.dataset.meta.features.items()}
+            if self.dataset.meta.fps != round(fps) or any(
+                have.get(k) != tuple(v["shape"]) for k, v in wanted.items()
+            ):
+                raise DatasetError(
+                    f"{root} holds a dataset of other features or fps than {spec.name!r} at "
+                    f"{self.image_size[0]}x{self.image_size[1]} px; append to a matching "
+                    "dataset or pass a new directory"
+                )
+            self.first_index = self.dataset.meta.total_episodes
+            return
+        if root.exists() and any(root.iterdir()):
+            raise DatasetError(f"{root} exists and is not empty; pass a new -o directory")
+        if root.exists():
+            root.rmdir()  # LeRobot creates the directory itself and refuses an existing one
         self.dataset = LeRobotDataset.create(
             repo_id=f"vla-bench/{spec.name}",
             fps=round(fps),
-            features=features(spec, self.image_size),
+            features=wanted,
             root=root,
             robot_type=ROBOT_TYPE,
             use_videos=False,
             # No videos to decode; naming a backend skips LeRobot's noisy torchcodec probe.
             video_backend=VIDEO_BACKEND,
         )
-        self.episodes = 0
-        self.frames = 0
 
     def write(self, episode: Episode) -> None:
         """Append one episode (all its frames, instruction as the ``task`` text)."""
@@ -143,7 +168,7 @@ class DatasetWriter:
             self.dataset.add_frame(frame)
         self.dataset.save_episode()
         line = {
-            "episode_index": self.episodes,
+            "episode_index": self.first_index + self.episodes,
             "seed": episode.seed,
             "success": episode.success,
             "frames": len(episode),

@@ -362,8 +362,10 @@ def import_logs(
     keep_failed: bool = False,
     image_size: tuple[int, int] | None = None,
     progress: Callable[[str], None] | None = None,
+    append: bool = False,
 ) -> ImportSummary:
-    """Import ``paths`` into a dataset at ``out`` and replay-check each demonstration."""
+    """Import ``paths`` into a dataset at ``out`` and replay-check each demonstration;
+    ``append`` adds them to the dataset already at ``out`` (the studio's demos, one by one)."""
     from harness.plugins import registry
 
     if seeds is not None and len(seeds) != len(paths):
@@ -386,7 +388,7 @@ def import_logs(
                 f'{log.source}: no scene seed; put "seed" in the log or pass --seed per log '
                 f"(the replay must start from the scene the demonstration was made in)"
             )
-    writer = DatasetWriter(out, task.spec, task.spec.control_hz, image_size)
+    writer = DatasetWriter(out, task.spec, task.spec.control_hz, image_size, append=append)
     summary = ImportSummary(task_name, len(logs), 0, 0, 0)
     try:
         for log in logs:
