@@ -394,7 +394,7 @@ def run_cmd(
     _warn_broken()
     show = _RunProgress(f"{policy_name} on {task_name}", total, live=not as_json)
     with show:
-        report = execute(config, task_name, settings, out, command, show)
+        report = execute(config, task_name, settings, out, command, show, fresh_process=True)
     run = load_run(out)
     from harness.summary import run_summary
 

@@ -49,8 +49,6 @@ tasks to it.
 from __future__ import annotations
 
 import dataclasses
-import mmap
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -336,32 +334,34 @@ class Spending:
     back, and the runner hands the same ledger to the policy as ``policy.spending``. A policy
     with a budget (``max_cost``) checks ``spending.usd`` before each paid call, so the budget
     holds for the whole invocation however many worker processes run, overshooting by at most
-    one call per process. Across processes the ledger is an anonymous shared memory page that
-    forked children inherit: each process adds to its own slot (no lock), readers sum them.
+    one call per process. Across processes the ledger is a shared array of doubles
+    (``multiprocessing`` shared memory, inherited or passed to worker processes): each
+    process adds to its own slot (no lock), readers sum them.
     """
 
     def __init__(self, slots: int = 1) -> None:
-        self._page = mmap.mmap(-1, 8 * max(1, slots))
+        from multiprocessing.sharedctypes import RawArray
+
+        self._cells: Any = RawArray("d", max(1, slots))
         self._slot = 0
 
     def for_slot(self, slot: int) -> Spending:
         """The same ledger, adding to ``slot`` (one per process that spends)."""
-        if not 0 <= slot < len(self._page) // 8:
+        if not 0 <= slot < len(self._cells):
             raise ValueError(f"spending slot {slot} out of range")
         view = Spending.__new__(Spending)
-        view._page, view._slot = self._page, slot
+        view._cells, view._slot = self._cells, slot
         return view
 
     @property
     def usd(self) -> float:
         """Spent so far in this run, all processes."""
-        return float(sum(struct.unpack_from(f"{len(self._page) // 8}d", self._page)))
+        return float(sum(self._cells))
 
     def add(self, usd: float) -> None:
         """Record ``usd`` more spent (a chunk's ``cost_usd``)."""
         if usd:
-            (current,) = struct.unpack_from("d", self._page, 8 * self._slot)
-            struct.pack_into("d", self._page, 8 * self._slot, current + usd)
+            self._cells[self._slot] += usd
 
 
 class PolicyBase:

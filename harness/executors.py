@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
 import warnings
@@ -149,22 +150,40 @@ class InlineExecutor:
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent: int) -> None:
-    """Ask the kernel for SIGKILL when the parent dies (Linux); check it is still alive."""
+def _die_with_parent() -> None:
+    """Ask the kernel for SIGKILL when the parent dies (Linux): the runner, or the fork server,
+    which exits when the runner does. A parent that died before this took effect is gone
+    already (this process was re-parented to init)."""
+    parent = os.getppid()
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # it died before prctl took effect
+    if parent == 1 or os.getppid() != parent:
         os._exit(1)
 
 
-def _child_setup(parent: int, close: list[int]) -> None:
-    _die_with_parent(parent)
+@dataclass(frozen=True)
+class _Inherit:
+    """What a worker takes from the runner as it is now, not as the fork server was started:
+    the environment (plugins to load, API keys) and the import path."""
+
+    environ: dict[str, str]
+    path: list[str]
+
+    @classmethod
+    def now(cls) -> _Inherit:
+        """The runner's environment and import path at this moment."""
+        return cls(dict(os.environ), list(sys.path))
+
+
+def _child_setup(inherit: _Inherit) -> None:
+    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    for fd in close:
-        with contextlib.suppress(OSError):
-            os.close(fd)
+    if dict(os.environ) != inherit.environ:
+        os.environ.clear()
+        os.environ.update(inherit.environ)
+    sys.path[:] = inherit.path
 
 
 def _signal_text(exitcode: int | None) -> str:
@@ -178,15 +197,25 @@ def _signal_text(exitcode: int | None) -> str:
     return f"exit code {exitcode}"
 
 
-def _start(process: Any) -> None:
-    """Fork ``process``. Python 3.12 warns when a process with several OS threads forks; here
-    the other threads are native pools (OpenBLAS, Arrow) idle between our calls, which both
-    libraries make fork-safe with atfork handlers, and no other Python thread runs (the
-    runner commits on the main thread and its display does not auto-refresh), while the child
-    runs only our code. Forking is what makes a worker start in milliseconds."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
-        process.start()
+# Python 3.12 warns when a process with several OS threads forks. The forks here happen in a
+# fresh `bench` process or in multiprocessing's fork server, whose other threads are native
+# pools (OpenBLAS, Arrow) idle between calls, which both libraries make fork-safe with atfork
+# handlers; no other Python thread runs, and the child runs only this module's code.
+warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+
+
+def process_context(fresh: bool) -> Any:
+    """How worker processes start. ``fresh``: this process is a ``bench`` command that has
+    created no GL context, CUDA context or thread of its own, so forking it is safe and makes
+    a worker start in milliseconds. Anything else (a notebook, a test process, a library
+    caller that rendered before) starts workers from multiprocessing's fork server: a clean
+    interpreter with the engine imported, itself forked per worker, because a child forked
+    from a process holding a GL context hangs when it renders."""
+    if fresh:
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["harness.executors"])
+    return context
 
 
 @dataclass(frozen=True)
@@ -196,10 +225,9 @@ class _HostAddress:
 
 
 def _worker_main(
+    inherit: _Inherit,
     worker_id: int,
     conn: Connection,
-    parent: int,
-    close: list[int],
     config: PolicyConfig,
     settings: RunSettings,
     out: Path,
@@ -207,7 +235,7 @@ def _worker_main(
     spending: Spending,
     host: _HostAddress | None,
 ) -> None:
-    _child_setup(parent, close)
+    _child_setup(inherit)
     code = 0
     try:
         _worker_loop(worker_id, conn, config, settings, out, invocation, spending, host)
@@ -286,18 +314,21 @@ def _worker_loop(
 
 
 def _host_main(
+    inherit: _Inherit,
     ready: Connection,
-    parent: int,
-    close: list[int],
-    listener: Listener,
+    address: _HostAddress,
     config: PolicyConfig,
     settings: RunSettings,
     spending: Spending,
 ) -> None:
-    _child_setup(parent, close)
+    _child_setup(inherit)
     try:
         from harness.host import CopiesHost, PolicyHost, observes, serve
 
+        # A restarted host takes over the address its predecessor left behind.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(address.path)
+        listener = Listener(address.path, family="AF_UNIX", authkey=address.authkey)
         policy, _ = build_policy(config)
         if hasattr(policy, "spending"):
             policy.spending = spending
@@ -385,7 +416,7 @@ class ProcessExecutor:
         spending: Spending,
         *,
         traits: PolicyTraits,
-        close_fds: list[int],
+        fresh_process: bool = False,
     ) -> None:
         self.config, self.settings, self.out = config, settings, out
         self.invocation, self.spending = invocation, spending
@@ -399,15 +430,13 @@ class ProcessExecutor:
                 "each env worker; drop --placement host"
             )
         self.placement = placement
-        self.close_fds = close_fds
         self.warnings: list[str] = []
         self.crashes = 0
-        self._context = multiprocessing.get_context("fork")
+        self._context = process_context(fresh_process)
         self._workers: dict[int, _Worker] = {}
         self._host: Any = None
         self._host_ready: Connection | None = None
         self._host_info: dict[str, Any] | None = None
-        self._listener: Listener | None = None
         self._address: _HostAddress | None = None
         self._tmp: str | None = None
         self._failures = 0
@@ -416,39 +445,32 @@ class ProcessExecutor:
 
     # -- process management ------------------------------------------------------------------
     def _start_host(self) -> None:
-        assert self._listener is not None
+        assert self._address is not None
         ready, child_end = self._context.Pipe(duplex=False)
-        close = [*self.close_fds, *(w.conn.fileno() for w in self._workers.values())]
         self._host = self._context.Process(
             target=_host_main,
             args=(
+                _Inherit.now(),
                 child_end,
-                os.getpid(),
-                close,
-                self._listener,
+                self._address,
                 self.config,
                 self.settings,
                 self.spending.for_slot(0),
             ),
             name="vla-bench-host",
         )
-        _start(self._host)
+        self._host.start()
         child_end.close()
         self._host_ready = ready
 
     def _start_worker(self, worker_id: int) -> None:
         parent_end, child_end = self._context.Pipe()
-        close = [*self.close_fds, *(w.conn.fileno() for w in self._workers.values())]
-        close.append(parent_end.fileno())
-        if self._host_ready is not None:
-            close.append(self._host_ready.fileno())
         process = self._context.Process(
             target=_worker_main,
             args=(
+                _Inherit.now(),
                 worker_id,
                 child_end,
-                os.getpid(),
-                close,
                 self.config,
                 self.settings,
                 self.out,
@@ -458,7 +480,7 @@ class ProcessExecutor:
             ),
             name=f"vla-bench-worker-{worker_id}",
         )
-        _start(process)
+        process.start()
         child_end.close()
         self._workers[worker_id] = _Worker(worker_id, process, parent_end)
 
@@ -480,8 +502,6 @@ class ProcessExecutor:
             if self._host.is_alive():
                 self._host.kill()
                 self._host.join()
-        if self._listener is not None:
-            self._listener.close()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
@@ -503,14 +523,11 @@ class ProcessExecutor:
         if self.placement == "host":
             self._tmp = tempfile.mkdtemp(prefix="vla-bench-host-")
             self._address = _HostAddress(os.path.join(self._tmp, "host.sock"), os.urandom(32))
-            self._listener = Listener(
-                self._address.path, family="AF_UNIX", authkey=self._address.authkey
-            )
         try:
             # Fork the workers first: they block on the host's socket until it is ready.
             for worker_id in range(n_workers):
                 self._start_worker(worker_id)
-            if self._listener is not None:
+            if self._address is not None:
                 sink.phase(f"loading policy {self.config.name} in the policy host")
                 self._start_host()
             self._loop(queue, sink)

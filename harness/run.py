@@ -327,8 +327,13 @@ def execute(
     out: Path,
     command: list[str],
     observer: RunObserver | None = None,
+    *,
+    fresh_process: bool = False,
 ) -> RunReport:
-    """Run (or resume) a whole run into ``out``; returns how it ended (see the module doc)."""
+    """Run (or resume) a whole run into ``out``; returns how it ended (see the module doc).
+
+    ``fresh_process``: the caller is a ``bench`` command that has rendered nothing and may
+    fork its workers directly (see :func:`harness.executors.process_context`)."""
     from harness.provenance import provenance
 
     planned = plan_run(config, task_or_suite, settings)
@@ -346,7 +351,18 @@ def execute(
                 _remove_created(out)
             raise
         index = len(record.invocations) - 1
-        return _execute(config, planned, settings, store, record, index, traits, observer, created)
+        return _execute(
+            config,
+            planned,
+            settings,
+            store,
+            record,
+            index,
+            traits,
+            observer,
+            created,
+            fresh_process,
+        )
     finally:
         store.unlock()
 
@@ -423,6 +439,7 @@ def _execute(
     traits: PolicyTraits,
     observer: RunObserver | None,
     created: bool,
+    fresh_process: bool,
 ) -> RunReport:
     finished = {p.task.spec.name: store.finished(p.task.spec.name) for p in planned}
     work = [
@@ -453,7 +470,7 @@ def _execute(
             invocation,
             spending,
             traits=traits,
-            close_fds=[fd for fd in (store.lock_fd,) if fd is not None],
+            fresh_process=fresh_process,
         )
     status, detail = "complete", None
     failure: BaseException | None = None
