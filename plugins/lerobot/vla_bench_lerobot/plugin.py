@@ -1,7 +1,7 @@
 """Registers the LeRobot policies with vla-bench (imports neither torch nor lerobot).
 
-Each name points at a class in :mod:`vla_bench_lerobot.policy`, imported only when the name is
-used, so ``bench list`` stays fast.
+Every name points at :class:`vla_bench_lerobot.policy.LeRobotPolicy`, imported only when the
+name is used, so ``bench list`` stays fast.
 """
 
 from __future__ import annotations
@@ -14,24 +14,15 @@ from vla_bench_lerobot.backends import BACKENDS
 if TYPE_CHECKING:
     from harness.registry import Registry
 
-CLASSES = {
-    "smolvla": "SmolVLAPolicy",
-    "pi0": "Pi0Policy",
-    "pi05": "Pi05Policy",
-    "pi0fast": "Pi0FastPolicy",
-    "diffusion": "DiffusionPolicy",
-    "act": "ACTPolicy",
-    "lerobot": "LeRobotPolicy",
-}
-
 
 @hookimpl
 def vla_bench_register_policies(registry: Registry) -> None:
-    """SmolVLA, π0, π0.5, π0-FAST, Diffusion Policy, ACT and any LeRobot checkpoint."""
-    for name, cls in CLASSES.items():
+    """SmolVLA, π0, π0.5, π0-FAST, Diffusion Policy, ACT and any LeRobot checkpoint: one class,
+    which reads the backend from the name it is built under."""
+    for name, backend in BACKENDS.items():
         registry.add_policy(
             name,
-            f"vla_bench_lerobot.policy:{cls}",
-            description=BACKENDS[name].description,
+            "vla_bench_lerobot.policy:LeRobotPolicy",
+            description=backend.description,
             action_spaces=("ee_delta_7d",),
         )
