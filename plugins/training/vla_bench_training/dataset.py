@@ -11,11 +11,16 @@ Beside LeRobot's own metadata, ``meta/vla_bench_episodes.jsonl`` has one line pe
 ``episode_index``, ``seed`` (the scene), ``success`` (whether the demonstration, or its replay,
 solved the task), ``frames`` and ``instruction``. With ``--keep-failed`` it is how a user tells
 the failed episodes apart.
+
+A dataset is written in a hidden sibling directory and renamed into place once complete, so a
+command that fails or is interrupted leaves nothing at ``-o`` and the retry can use it.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +29,14 @@ import numpy as np
 from vla_bench_lerobot.adapter import ACTION_KEY, IMAGE_PREFIX, STATE_KEY
 
 from harness.contract import TaskSpec
+from vla_bench_training.errors import TrainingInputError
 
 ROBOT_TYPE = "vla-bench-floating-gripper"
 VIDEO_BACKEND = "pyav"
 EPISODES_FILE = "meta/vla_bench_episodes.jsonl"
 
 
-class DatasetError(ValueError):
+class DatasetError(TrainingInputError):
     """A dataset cannot be written or read as asked (exists already, empty, wrong features)."""
 
 
@@ -94,7 +100,11 @@ class Episode:
 
 
 class DatasetWriter:
-    """Creates a LeRobot dataset at ``root`` for ``spec`` and appends :class:`Episode` s."""
+    """Creates a LeRobot dataset at ``root`` for ``spec`` and appends :class:`Episode` s.
+
+    Use it as a context manager: the dataset appears at ``root`` when the block ends normally;
+    if it raises (or is interrupted), nothing is left behind.
+    """
 
     def __init__(
         self, root: Path, spec: TaskSpec, fps: float, image_size: tuple[int, int] | None = None
@@ -103,28 +113,43 @@ class DatasetWriter:
         from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
         datasets.disable_progress_bars()  # one bar per saved episode drowns the real progress
-        if root.exists() and any(root.iterdir()):
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise DatasetError(f"{root} exists and is not empty; pass a new -o directory")
-        if root.exists():
-            root.rmdir()  # LeRobot creates the directory itself and refuses an existing one
         if abs(fps - round(fps)) > 1e-9:
             raise DatasetError(f"task {spec.name!r} runs at {fps} Hz; LeRobot needs whole fps")
         self.spec = spec
         self.root = root
+        root.parent.mkdir(parents=True, exist_ok=True)
+        self._scratch = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.partial-"))
+        # LeRobot creates the dataset directory itself and refuses an existing one.
+        self.staging = self._scratch / "dataset"
         sizes = set(spec.cameras.values())
         self.image_size = image_size or (next(iter(sizes)) if sizes else (0, 0))
-        self.dataset = LeRobotDataset.create(
-            repo_id=f"vla-bench/{spec.name}",
-            fps=round(fps),
-            features=features(spec, self.image_size),
-            root=root,
-            robot_type=ROBOT_TYPE,
-            use_videos=False,
-            # No videos to decode; naming a backend skips LeRobot's noisy torchcodec probe.
-            video_backend=VIDEO_BACKEND,
-        )
+        try:
+            self.dataset = LeRobotDataset.create(
+                repo_id=f"vla-bench/{spec.name}",
+                fps=round(fps),
+                features=features(spec, self.image_size),
+                root=self.staging,
+                robot_type=ROBOT_TYPE,
+                use_videos=False,
+                # No videos to decode; naming a backend skips LeRobot's noisy torchcodec probe.
+                video_backend=VIDEO_BACKEND,
+            )
+        except BaseException:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            raise
         self.episodes = 0
         self.frames = 0
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
 
     def write(self, episode: Episode) -> None:
         """Append one episode (all its frames, instruction as the ``task`` text)."""
@@ -149,7 +174,7 @@ class DatasetWriter:
             "frames": len(episode),
             "instruction": episode.instruction,
         }
-        with open(self.root / EPISODES_FILE, "a", encoding="utf-8") as f:
+        with open(self.staging / EPISODES_FILE, "a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")
         self.episodes += 1
         self.frames += len(episode)
@@ -163,5 +188,52 @@ class DatasetWriter:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     def close(self) -> None:
-        """Flush parquet footers and metadata; the dataset is unreadable without this."""
-        self.dataset.finalize()
+        """Flush parquet footers and metadata (the dataset is unreadable without this) and move
+        the finished dataset to ``root``."""
+        try:
+            self.dataset.finalize()
+            if self.root.exists():
+                self.root.rmdir()  # checked empty at the start; a rename cannot replace it
+            self.staging.rename(self.root)
+        finally:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Drop everything written so far; ``root`` stays as it was."""
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def open_dataset(root: Path, config: Any | None = None) -> Any:
+    """``root``'s LeRobot metadata, or with a policy ``config`` the dataset itself, serving
+    the observation history and action horizon that config trains on."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset, LeRobotDatasetMetadata
+
+    if not (root / "meta" / "info.json").is_file():
+        raise DatasetError(
+            f"{root} is not a LeRobot dataset (no meta/info.json); make one with `bench demos` "
+            f"or `bench import-handtracking`"
+        )
+    meta = LeRobotDatasetMetadata("vla-bench/local", root=root)
+    if config is None:
+        return meta
+    from lerobot.datasets.factory import resolve_delta_timestamps
+
+    return LeRobotDataset(
+        "vla-bench/local",
+        root=root,
+        delta_timestamps=resolve_delta_timestamps(config, meta),
+        video_backend=VIDEO_BACKEND,
+    )
+
+
+def vector_names(meta: Any) -> dict[str, tuple[str, ...]]:
+    """Element names of the dataset's state and action vectors, as its metadata declares them
+    (recorded in ``training.json`` so that ``bench run`` can check a task's fields by name)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for key in (STATE_KEY, ACTION_KEY):
+        names = (meta.features.get(key) or {}).get("names")
+        if isinstance(names, dict):  # LeRobot also allows {"axes": [...]}
+            names = next(iter(names.values()), None)
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            out[key] = tuple(names)
+    return out
