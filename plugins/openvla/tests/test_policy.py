@@ -119,7 +119,8 @@ def test_bad_options_fail_with_the_fix(tiny_checkpoint: tuple[Path, ReferenceOpe
     directory, _ = tiny_checkpoint
     good = f"checkpoint={directory},unnorm_key=bridge_orig"
     for args, message in [
-        (f"checkpoint={directory},unnorm=x", "unknown --policy-args unnorm for openvla; known:"),
+        (f"checkpoint={directory},unnorm=x", "unknown --policy-args 'unnorm' for openvla"),
+        (f"{good},devcie=cpu", "'devcie' for openvla — did you mean 'device'"),
         (f"checkpoint={directory}", r"unnorm_key=<key>.*bridge_orig, fractal20220817_data"),
         ("", "needs checkpoint="),
         (f"{good},gripper=x", "gripper='x' is not a known convention"),

@@ -40,6 +40,7 @@ cannot be read is an error, not "pretrained". ``describe()`` identifies the weig
 
 from __future__ import annotations
 
+import difflib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -146,11 +147,12 @@ class OpenVLAPolicy(PolicyBase):
 
     def _setup(self) -> None:
         config = self.config
-        unknown = sorted(set(self.options) - set(OPTIONS))
-        if unknown:
+        known = ["checkpoint", "device", "dtype", *OPTIONS]
+        for key in sorted(set(self.options) - set(OPTIONS)):
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" — did you mean {close[0]!r}?" if close else ""
             raise ValueError(
-                f"unknown --policy-args {', '.join(unknown)} for openvla; known: "
-                f"checkpoint, device, dtype, {', '.join(OPTIONS)}"
+                f"unknown --policy-args {key!r} for openvla{hint} (known: {', '.join(known)})"
             )
         self.weights = self.options.get("weights", "pretrained")
         if self.weights not in ("pretrained", "random"):
