@@ -17,7 +17,7 @@ from vla_bench_lerobot.policy import LeRobotPolicy
 
 from harness.contract import EpisodeSpec, PolicyConfig, PolicyConfigError
 
-STEPS = 12
+STEPS = 8
 
 
 def lerobot_actions(

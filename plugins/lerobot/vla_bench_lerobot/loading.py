@@ -264,7 +264,8 @@ def load_pretrained(
     )  # fmt: skip
 
 
-def _positive_int(options: dict[str, str], key: str) -> int | None:
+def positive_int_option(options: dict[str, str], key: str) -> int | None:
+    """``options[key]`` as a whole number >= 1 (None when absent), or a PolicyConfigError."""
     if key not in options:
         return None
     try:
@@ -303,7 +304,7 @@ def apply_execution(config: Any, options: dict[str, str]) -> None:
             raise PolicyConfigError(
                 f"temporal_ensemble_coeff={raw!r} must be a number (0.01 in ACT's paper) or none"
             ) from None
-    steps = _positive_int(options, "n_action_steps")
+    steps = positive_int_option(options, "n_action_steps")
     if getattr(config, "temporal_ensemble_coeff", None) is not None:
         if steps not in (None, 1):
             raise PolicyConfigError(

@@ -64,6 +64,7 @@ from vla_bench_lerobot.loading import (
     build_random,
     check_device,
     load_pretrained,
+    positive_int_option,
 )
 
 if TYPE_CHECKING:
@@ -163,9 +164,9 @@ class LeRobotPolicy(PolicyBase):
             return int(self._built.config.n_action_steps)
         if self.options.get("temporal_ensemble_coeff", "none").strip().lower() != "none":
             return 1
-        steps = self.options.get("n_action_steps")
+        steps = positive_int_option(self.options, "n_action_steps")
         default = (self.backend.random_config or {}).get("n_action_steps")
-        return int(steps) if steps is not None else default
+        return steps if steps is not None else default
 
     @property
     def _ensembling(self) -> bool:
