@@ -44,6 +44,7 @@ import numpy as np
 from harness.checkpoints import TrainingRecord
 from vla_bench_training.dataset import VIDEO_BACKEND, open_dataset, vector_names
 from vla_bench_training.errors import TrainingInputError
+from vla_bench_training.loop import ResumeState
 from vla_bench_training.progress import Progress
 from vla_bench_training.request import TrainRequest
 
@@ -281,9 +282,10 @@ def save_adapter(peft_model: Any, directory: Path) -> None:
 # -- the run -------------------------------------------------------------------------------------
 
 
-def finetune_openvla(request: TrainRequest, resume: object = None) -> TrainingRecord:
+def finetune_openvla(request: TrainRequest, resume: ResumeState | None = None) -> TrainingRecord:
     """LoRA-tune the OpenVLA checkpoint ``request.pretrained`` (a local directory) on the
-    dataset; save to ``request.out``."""
+    dataset; save to ``request.out``. (Not resumable: the recipe table never passes
+    ``resume``.)"""
     import torch
     from vla_bench_openvla.finetuning import save_finetuned
 
