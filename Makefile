@@ -2,7 +2,7 @@
 # Both set the machine up first (scripts/setup.sh: system packages, uv, the workspace venv).
 
 VENV := .venv/bin
-MYPY_TARGETS := harness $(wildcard tasks/*/vla_bench_*) $(wildcard plugins/*/vla_bench_*) $(wildcard leaderboard/vla_bench_*)
+MYPY_TARGETS := harness $(wildcard tasks/*/vla_bench_*) $(wildcard plugins/*/vla_bench_*) $(wildcard leaderboard/vla_bench_*) examples/minimal-plugin/vla_bench_example
 export MUJOCO_GL ?= egl
 
 .PHONY: setup bench test lint

@@ -1,7 +1,13 @@
 """Runner overhead: the same episodes through the runner (what `bench run` executes) versus a
 bare loop that calls the env and the policy directly. Prints medians and their ratio.
 
-    uv run python benchmarks/bench_runner_overhead.py --policy scripted --task valve --episodes 5
+    uv run python benchmarks/bench_runner_overhead.py --policy scripted --task valve --episodes 50
+    uv run python benchmarks/bench_runner_overhead.py --policy pixels --task valve --episodes 10
+
+``--policy pixels`` is a policy that asks for camera images (and answers no-ops), so both
+sides render: the pixel case. ``--isolate`` picks the runner's path: ``auto`` (what
+``bench run`` does for that policy), ``none`` (in this process), ``process`` (env worker
+and policy host processes).
 
 Target: ratio <= 1.05 with one worker. Repetitions alternate between the two so that machine
 noise hits both alike; the figure is the ratio of medians measured in one run.
@@ -13,6 +19,7 @@ import argparse
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,22 +27,49 @@ from pathlib import Path
 os.environ.setdefault("MUJOCO_GL", "egl")
 for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(var, "1")
+# The pixel policy below is a plugin of this script, loaded the way a plugin under
+# development is (and inherited by worker processes).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ["VLA_BENCH_PLUGINS"] = ",".join(
+    filter(None, [os.environ.get("VLA_BENCH_PLUGINS"), "bench_runner_overhead"])
+)
 
-from harness.contract import PolicyConfig  # noqa: E402
+from harness.baselines import RandomPolicy  # noqa: E402
+from harness.contract import ActionChunk, Observation, PolicyConfig  # noqa: E402
+from harness.hookspecs import hookimpl  # noqa: E402
 from harness.plugins import registry  # noqa: E402
-from harness.runner import RunSettings, execute  # noqa: E402
+from harness.record import RunSettings  # noqa: E402
+from harness.run import execute  # noqa: E402
+
+
+class PixelNoop(RandomPolicy):
+    """Asks for images and answers the do-nothing action: rendering plus a trivial policy."""
+
+    uses_images = True
+
+    def act(self, observation: Observation) -> ActionChunk:
+        """The action space's no-op."""
+        return ActionChunk(self._space.noop()[None, :])
+
+
+@hookimpl
+def vla_bench_register_policies(registry: object) -> None:
+    """Register ``pixels`` (pure Python, like the baselines)."""
+    registry.add_policy("pixels", "bench_runner_overhead:PixelNoop", in_process=True)  # type: ignore[attr-defined]
 
 
 def bare_loop(policy_name: str, task_name: str, episodes: int) -> float:
     """Seconds for the episodes with nothing but env.reset/step and policy.reset/act."""
-    policy = registry().get("policy", policy_name).load()(PolicyConfig(policy_name))
-    task = registry().get("task", task_name).load()()
+    entry = registry().get("policy", policy_name)
+    policy = entry.load()(PolicyConfig(policy_name))
+    privileged = entry.extra["privileged"]
+    task = registry().build_task(task_name)
     spec = task.spec
     start = time.perf_counter()
     for episode in task.track().episodes[:episodes]:
         env = task.make_env(episode, render=policy.uses_images)
         obs, _ = env.reset(seed=episode.seed)
-        policy.reset(spec, episode, env if policy.privileged else None)
+        policy.reset(spec, episode, env if privileged else None)
         queue: list = []
         for _ in range(spec.max_steps):
             if not queue:
@@ -50,7 +84,7 @@ def bare_loop(policy_name: str, task_name: str, episodes: int) -> float:
     return time.perf_counter() - start
 
 
-def through_runner(policy_name: str, task_name: str, episodes: int) -> float:
+def through_runner(policy_name: str, task_name: str, episodes: int, isolate: str) -> float:
     """Seconds for the same episodes through the runner, writing a real run directory."""
     out = Path(tempfile.mkdtemp(prefix="vla-bench-overhead-"))
     try:
@@ -58,7 +92,7 @@ def through_runner(policy_name: str, task_name: str, episodes: int) -> float:
         execute(
             PolicyConfig(policy_name),
             task_name,
-            RunSettings(episodes=episodes, warmup=0),
+            RunSettings(episodes=episodes, warmup=0, isolate=isolate),
             out / "run",
             ["benchmark"],
         )
@@ -73,14 +107,18 @@ def main() -> None:
     parser.add_argument("--task", default="valve")
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--isolate", default="auto", choices=["auto", "none", "process"])
     args = parser.parse_args()
-    through_runner(args.policy, args.task, 1)  # warm caches: imports, shader compile, files
+    through_runner(args.policy, args.task, 1, args.isolate)  # warm caches: imports, files
     bare, runner = [], []
     for _ in range(args.repeats):
         bare.append(bare_loop(args.policy, args.task, args.episodes))
-        runner.append(through_runner(args.policy, args.task, args.episodes))
+        runner.append(through_runner(args.policy, args.task, args.episodes, args.isolate))
     b, r = statistics.median(bare), statistics.median(runner)
-    print(f"policy={args.policy} task={args.task} episodes={args.episodes} repeats={args.repeats}")
+    print(
+        f"policy={args.policy} task={args.task} episodes={args.episodes} "
+        f"repeats={args.repeats} isolate={args.isolate} load={os.getloadavg()[0]:.2f}"
+    )
     print(f"bare loop   median {b:.3f} s  (all: {', '.join(f'{x:.3f}' for x in bare)})")
     print(f"runner      median {r:.3f} s  (all: {', '.join(f'{x:.3f}' for x in runner)})")
     print(f"overhead ratio (runner / bare, medians): {r / b:.3f}   target <= 1.05")

@@ -24,7 +24,6 @@ from harness.hookspecs import hookimpl
 if TYPE_CHECKING:
     import gymnasium
 
-    from harness.contract import Policy
     from harness.registry import Registry
 
 
@@ -65,8 +64,8 @@ class ScriptedPolicy(PolicyBase):
 
     def __init__(self, config: PolicyConfig) -> None:
         super().__init__(config)
-        self._experts: dict[str, Policy] = {}
-        self._current: Policy | None = None
+        self._experts: dict[str, Any] = {}
+        self._current: Any = None
 
     def reset(self, task: TaskSpec, episode: EpisodeSpec, env: gymnasium.Env | None) -> None:
         """Build (once per task) and reset the task's expert."""
@@ -107,9 +106,12 @@ def vla_bench_register_policies(registry: Registry) -> None:
         "random",
         "harness.baselines:RandomPolicy",
         description="uniform samples from the task's action space (floor)",
+        in_process=True,
     )
     registry.add_policy(
         "scripted",
         "harness.baselines:ScriptedPolicy",
         description="the task's own privileged expert (ceiling)",
+        privileged=True,
+        in_process=True,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -15,7 +16,13 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from harness.contract import PolicyConfig, PolicyConfigError, parse_key_values
@@ -29,35 +36,65 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 KINDS = {"policies": "policy", "tasks": "task", "suites": "suite", "reporters": "reporter"}
 
 
+def debug_enabled() -> bool:
+    """``--debug`` or ``VLA_BENCH_DEBUG=1``: show tracebacks behind one-line errors."""
+    return os.environ.get("VLA_BENCH_DEBUG", "").strip() not in ("", "0")
+
+
 class UserError(click.ClickException):
-    """An error the user can fix; printed without a traceback."""
+    """An error the user can fix; printed as one line (the traceback with ``--debug``)."""
 
     def show(self, file: Any = None) -> None:
-        """Print ``error: message`` in red on stderr."""
-        err_console.print(f"[bold red]error:[/] {self.message}", highlight=False)
+        """Print ``error: message`` in red on stderr, secrets scrubbed."""
+        from harness.secrets import scrub_text
+
+        if debug_enabled() and self.__cause__ is not None:
+            import traceback
+
+            cause = self.__cause__
+            text = getattr(cause, "remote_traceback", "") + "".join(
+                traceback.format_exception(cause)
+            )
+            err_console.print(escape(scrub_text(text)), highlight=False)
+        err_console.print(
+            f"[bold red]error:[/] {escape(scrub_text(self.message))}", highlight=False
+        )
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    from harness.errors import RunConfigError, RunFormatError
+    from harness.policies import PolicyBuildError
+
+    return (
+        UnknownNameError,
+        RegistrationError,
+        RunConfigError,
+        RunFormatError,
+        PolicyConfigError,
+        PolicyBuildError,
+        TaskOptionError,
+    )
+
+
+_DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM})
+"""Filesystem errors a user fixes (space, quota, permissions): one line, not a traceback."""
 
 
 def _fail_on_user_errors(fn: Any) -> Any:
-    """Turn known, user-fixable exceptions into clean one-line errors."""
+    """Turn the project's user-error types into clean one-line errors; bugs stay tracebacks."""
     from functools import wraps
-
-    from harness.errors import RunConfigError, RunFormatError
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (
-            UnknownNameError,
-            RegistrationError,
-            RunConfigError,
-            RunFormatError,
-            PolicyConfigError,
-            TaskOptionError,
-        ) as exc:
+        except _user_error_types() as exc:
             raise UserError(str(exc).strip("'\"")) from exc
-        except LookupError as exc:
-            raise UserError(str(exc).strip("'\"")) from exc
+        except OSError as exc:
+            if exc.errno not in _DISK_ERRORS:
+                raise
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise UserError(f"{exc.strerror or exc}{where}") from exc
 
     return wrapper
 
@@ -79,20 +116,35 @@ class PluginCommands(click.Group):
             command = entry.load()
         except RegistrationError as exc:
             return _broken_command(cmd_name, str(exc))
-        return command if isinstance(command, click.Command) else None
+        if not isinstance(command, click.Command):
+            return _broken_command(
+                cmd_name,
+                f"command {cmd_name!r} (plugin {entry.plugin!r}) is not a click command",
+            )
+        return command
 
 
 def _broken_command(name: str, message: str) -> click.Command:
     def fail() -> None:
         raise UserError(message)
 
-    return click.Command(name, callback=fail, help=f"(unavailable: {message})")
+    return click.Command(
+        name,
+        callback=fail,
+        help=f"(unavailable: {message})",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 @click.group(cls=PluginCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vla-bench", prog_name="bench")
-def main() -> None:
+@click.option(
+    "--debug", is_flag=True, help="Show tracebacks behind errors (or set VLA_BENCH_DEBUG=1)."
+)
+def main(debug: bool) -> None:
     """vla-bench: score robot VLA policies on simulated tasks (success, smoothness, latency)."""
+    if debug:
+        os.environ["VLA_BENCH_DEBUG"] = "1"
 
 
 # -- list / plugins ---------------------------------------------------------------------------
@@ -117,10 +169,12 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
             if entry.kind == "task":
                 row["suite"] = entry.extra["suite"]
                 row["expert"] = entry.extra.get("expert") is not None
+                row["action_space"] = entry.extra.get("action_space") or "?"
             if entry.kind == "suite":
                 row["tasks"] = list(entry.extra["tasks"])
             if entry.kind == "policy":
                 row["action_spaces"] = list(entry.extra.get("action_spaces", ()))
+                row["privileged"] = bool(entry.extra.get("privileged", False))
             rows.append(row)
         data[k] = rows
     if as_json:
@@ -135,7 +189,10 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
             details = row["description"]
             if k == "tasks":
                 details = f"{row['suite']}: {row['description']}".strip()
+                details += f" [{row['action_space']}]"
                 details += "" if row["expert"] else " (no scripted expert)"
+            elif k == "policies":
+                details = f"{row['description']} [{', '.join(row['action_spaces'])}]"
             elif k == "suites":
                 details = ", ".join(row["tasks"])
             # Plugin-provided text is shown as text, never as Rich markup.
@@ -224,12 +281,55 @@ def plugins_cmd(as_json: bool) -> None:
     help="Seconds one act() call may take before the episode ends as policy_timeout.",
 )
 @click.option(
+    "--sim-timeout",
+    type=click.FloatRange(min=0),
+    default=120.0,
+    show_default=True,
+    help="Seconds one env.reset/env.step may take before the episode ends as sim_error.",
+)
+@click.option(
     "--video",
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Record a GIF of the first N episodes of each task.",
+    help="Record an MP4 (and a GIF thumbnail) of the first N episodes of each task.",
 )
+@click.option(
+    "--isolate",
+    type=click.Choice(["auto", "process", "none"]),
+    default="auto",
+    show_default=True,
+    help="Run the policy in child processes so a crash or hang ends one episode, not the run "
+    "(auto: all but the built-in pure-Python baselines with one worker; none: in this process).",
+)
+@click.option(
+    "--placement",
+    type=click.Choice(["auto", "host", "worker"]),
+    default="auto",
+    show_default=True,
+    help="host: one policy process (one model, batched) serves all workers; worker: a copy per "
+    "worker (auto: host, except privileged experts).",
+)
+@click.option(
+    "--max-batch",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Most observations the policy host answers in one batch.",
+)
+@click.option(
+    "--max-wait-ms",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="How long the policy host waits to fill a batch.",
+)
+@click.option(
+    "--max-errors",
+    type=click.IntRange(min=1),
+    help="Stop the run after N episodes ended in errors (a misconfigured run stops early).",
+)
+@click.option("--fail-fast", is_flag=True, help="Stop at the first error (--max-errors 1).")
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -248,13 +348,21 @@ def run_cmd(
     n_action_steps: int | None,
     warmup: int | None,
     step_timeout: float,
+    sim_timeout: float,
     video: int,
+    isolate: str,
+    placement: str,
+    max_batch: int,
+    max_wait_ms: float,
+    max_errors: int | None,
+    fail_fast: bool,
     out: Path | None,
     as_json: bool,
 ) -> None:
     """Roll a policy out on a task's track and score it."""
+    from harness.record import RunSettings
     from harness.results import load_run
-    from harness.runner import RunSettings, execute, plan_run
+    from harness.run import execute, plan_run
 
     try:
         config = PolicyConfig.parse_args(policy_name, policy_args, seed=seed)
@@ -268,48 +376,29 @@ def run_cmd(
         n_action_steps=n_action_steps,
         warmup=warmup,
         step_timeout_s=step_timeout,
+        sim_timeout_s=sim_timeout,
         video=video,
         task_options=task_options,
+        isolate=isolate,
+        placement=placement,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        max_errors=1 if fail_fast else max_errors,
     )
     registry().get("policy", policy_name)  # fail fast, with a suggestion, before any work
-    total = sum(len(track.episodes) for _, track in plan_run(config, task_name, settings))
+    total = sum(len(p.track.episodes) for p in plan_run(config, task_name, settings))
     if out is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / f"{stamp}-{policy_name}-{task_name}"
     command = ["bench", *sys.argv[1:]]  # the same whether started as `bench` or `python -m harness`
     _warn_broken()
-
-    wins = {"n": 0, "ok": 0}
-    show_bar = not as_json and console.is_terminal
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("success {task.fields[rate]}"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err_console, disable=not show_bar) as bar:
-        bar_id = bar.add_task(f"{policy_name} on {task_name}", total=total, rate="-")
-        started = time.monotonic()
-
-        def progress(task: str, result: Any, done: int, n_total: int) -> None:
-            if result is not None:
-                wins["n"] += 1
-                wins["ok"] += bool(result.success)
-            rate = f"{wins['ok'] / wins['n']:.0%}" if wins["n"] else "-"
-            bar.update(bar_id, completed=done, rate=rate)
-            if not show_bar and not as_json and result is not None:
-                err_console.print(
-                    f"[dim]{done}/{n_total} {task} ep {result.episode}: {result.outcome} "
-                    f"({result.steps} steps, {time.monotonic() - started:.0f}s)[/]",
-                    highlight=False,
-                )
-
-        report = execute(config, task_name, settings, out, command, progress)
+    show = _RunProgress(f"{policy_name} on {task_name}", total, live=not as_json)
+    with show:
+        report = execute(config, task_name, settings, out, command, show, fresh_process=True)
     run = load_run(out)
-    from harness.summary import task_summary
+    from harness.summary import run_summary
 
-    summary = task_summary(run.episodes, run.steps())
+    summary = run_summary(run)
     if as_json:
         click.echo(
             json.dumps(
@@ -319,6 +408,8 @@ def run_cmd(
                     "detail": report.detail,
                     "ran": report.ran,
                     "skipped": report.skipped,
+                    "errors": dict(report.errors),
+                    "first_errors": report.first_errors,
                     "tasks": summary,
                 },
                 indent=2,
@@ -327,16 +418,101 @@ def run_cmd(
         )
     else:
         _print_summary(policy_name, summary)
-        console.print(f"run directory: [bold]{out}[/] ({report.ran} ran, {report.skipped} resumed)")
+        console.print(
+            f"run directory: [bold]{escape(str(out))}[/] ({report.ran} ran, "
+            f"{report.skipped} resumed)"
+        )
+        _print_errors(report.first_errors, report.errors)
+        for warning in report.warnings:
+            err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
         if report.status != "complete":
-            console.print(f"[yellow]{report.status}:[/] {report.detail}")
+            console.print(f"[yellow]{report.status}:[/] {escape(report.detail or '')}")
     if report.status == "interrupted":
-        sys.exit(130)
+        sys.exit(143 if "SIGTERM" in (report.detail or "") else 130)
+    if report.status == "stopped":
+        sys.exit(1)
+    if report.ran and not report.successes and report.errors:
+        err_console.print(
+            f"[bold red]error:[/] no episode succeeded and {sum(report.errors.values())} ended "
+            "in errors (first error of each kind above); fix the cause and re-run the same "
+            "command to resume",
+            highlight=False,
+        )
+        sys.exit(1)
+
+
+def _print_errors(first: dict[str, str], counts: Any) -> None:
+    """The first error of each kind this invocation met, one line each."""
+    from harness.secrets import scrub_text
+
+    for kind, message in first.items():
+        err_console.print(
+            f"[red]{kind}[/] ({counts[kind]} episode(s)), first: {escape(scrub_text(message))}",
+            highlight=False,
+        )
+
+
+class _RunProgress:
+    """``bench run``'s display: a bar with the current phase on a terminal (refreshed by the
+    main thread alone, so worker processes can be forked safely), plain lines when piped."""
+
+    def __init__(self, title: str, total: int, live: bool) -> None:
+        self.title, self.total = title, total
+        self.live = live and err_console.is_terminal
+        self.plain = live and not self.live
+        self.wins = self.n = 0
+        self.started = time.monotonic()
+        self._last_phase = 0.0
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("success {task.fields[rate]}"),
+            TimeRemainingColumn(),
+            TextColumn("[dim]{task.fields[phase]}"),
+        )
+        self.bar = Progress(
+            *columns, console=err_console, disable=not self.live, auto_refresh=False
+        )
+        self.bar_id = self.bar.add_task(title, total=total, rate="-", phase="starting")
+
+    def __enter__(self) -> _RunProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(None, None, None)
+
+    def phase(self, text: str) -> None:
+        """Show the current phase (throttled on plain output)."""
+        if self.live:
+            self.bar.update(self.bar_id, phase=escape(text), refresh=True)
+        elif self.plain and time.monotonic() - self._last_phase > 5:
+            self._last_phase = time.monotonic()
+            err_console.print(f"[dim]{escape(text)}[/]", highlight=False)
+
+    def episode(self, result: Any, done: int, total: int) -> None:
+        """An episode was committed."""
+        self.n += 1
+        self.wins += bool(result.success)
+        rate = f"{self.wins / self.n:.0%}"
+        if self.live:
+            self.bar.update(self.bar_id, completed=done, rate=rate, refresh=True)
+        elif self.plain:
+            err_console.print(
+                f"[dim]{done}/{total} {escape(result.task)} ep {result.episode}: "
+                f"{result.outcome} ({result.steps} steps, "
+                f"{time.monotonic() - self.started:.0f}s)[/]",
+                highlight=False,
+            )
 
 
 def _json_default(obj: Any) -> Any:
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
+    """JSON for what ``json`` cannot encode: NumPy scalars by value, NaN as null, else text."""
+    from harness.summary import json_ready
+
+    if hasattr(obj, "item"):
+        return json_ready(obj.item())
     return str(obj)
 
 
@@ -349,8 +525,18 @@ def _num(x: float, fmt: str = "{:.2f}", scale: float = 1.0) -> str:
 
 
 def _print_summary(policy: str, rows: list[dict[str, Any]]) -> None:
-    columns = ["task", "success", "95% CI", "n", "fail", "errors", "steps→ok", "act p50 ms",
-               "act p95 ms", "LDLJ", "SPARC", "clipped"]  # fmt: skip
+    from harness.summary import printable
+
+    def text(value: Any) -> str:  # run-derived text is shown, never interpreted
+        return escape(printable(value))
+
+    def mean(value: Any) -> str:
+        if not isinstance(value, dict) or value.get("value") is None:
+            return "-"
+        return f"{value['value']:.2f} (n={value['n']})"
+
+    columns = ["task", "success", "95% CI", "succ/n", "fail", "errors", "steps→ok",
+               "act p50 ms", "act p95 ms", "sync Hz", "LDLJ", "SPARC", "clipped"]  # fmt: skip
     # Columns that only some backends fill (API agents, token decoders) appear when used.
     optional: list[tuple[str, str, Callable[[Any], str]]] = [
         ("decode fail", "decode_failures", str),
@@ -358,26 +544,71 @@ def _print_summary(policy: str, rows: list[dict[str, Any]]) -> None:
         ("$/episode", "cost_usd_per_episode", lambda x: f"{x:.4f}"),
     ]
     shown = [(name, key, fmt) for name, key, fmt in optional if any(r.get(key) for r in rows)]
-    table = Table(title=f"policy {policy}", title_justify="left", show_edge=False)
+    table = Table(title=f"policy {text(policy)}", title_justify="left", show_edge=False)
     for column in columns + [name for name, _, _ in shown]:
         table.add_column(column, justify="left" if column == "task" else "right")
     for r in rows:
+        errors = str(r["errors"])
+        if r["errors"]:
+            errors += " " + ", ".join(f"{k} {v}" for k, v in sorted(r["error_kinds"].items()))
         table.add_row(
-            r["task"],
+            text(r["task"]),
             _pct(r["success_rate"]),
             f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}",
-            str(r["episodes"]),
+            f"{r['successes']}/{r['episodes']}",
             str(r["failures"]),
-            str(r["errors"]) + (f" {r['error_kinds']}" if r["errors"] else ""),
+            text(errors),
             _num(r["mean_steps_to_success"], "{:.1f}"),
             _num(r["act_p50_s"], "{:.2f}", 1e3),
             _num(r["act_p95_s"], "{:.2f}", 1e3),
-            _num(r["ldlj"]),
-            _num(r["sparc"]),
+            _num(r["sync_hz"], "{:.1f}"),
+            mean(r["ldlj"]),
+            mean(r["sparc"]),
             str(r["clipped_actions"]),
-            *(fmt(r[key]) for _, key, fmt in shown),
+            *(text(fmt(r[key])) for _, key, fmt in shown),
         )
     console.print(table)
+    console.print(
+        "[dim]success = successes / all episodes (errors included, counted apart from "
+        "failures); LDLJ, SPARC: means over successful episodes (n); sync Hz = "
+        "n_action_steps / (mean act + n_action_steps / task rate)[/]"
+    )
+
+
+# -- check ------------------------------------------------------------------------------------
+
+
+@main.command("check")
+@click.argument("target")
+@click.option("--calls", type=click.IntRange(min=1), default=2, show_default=True,
+              help="act() calls per task when checking a policy.")  # fmt: skip
+@click.option("--task", "tasks", multiple=True, help="Check a policy on these tasks only.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@_fail_on_user_errors
+def check_cmd(target: str, calls: int, tasks: tuple[str, ...], as_json: bool) -> None:
+    """Check that a plugin's tasks and policies (or one task, suite or policy) obey the
+    contract: spec, track, gymnasium's env checker, observation shapes, determinism, expert;
+    a policy's build, traits, describe() and a few calls on the tasks it claims."""
+    from dataclasses import asdict
+
+    from harness.check import run_checks
+
+    findings = run_checks(target, calls, list(tasks) or None)
+    if as_json:
+        click.echo(json.dumps([asdict(f) for f in findings], indent=2))
+    else:
+        table = Table(show_edge=False)
+        for column in ("", "subject", "check", "detail"):
+            table.add_column(column)
+        style = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
+        for f in findings:
+            table.add_row(style[f.level], escape(f.subject), escape(f.check), escape(f.detail))
+        console.print(table)
+    failed = [f for f in findings if f.level == "fail"]
+    if not findings:
+        raise UserError(f"{target!r} registers no task or policy to check")
+    if failed:
+        raise UserError(f"{len(failed)} of {len(findings)} checks failed")
 
 
 # -- compare ----------------------------------------------------------------------------------
@@ -390,18 +621,23 @@ def _print_summary(policy: str, rows: list[dict[str, Any]]) -> None:
 @_fail_on_user_errors
 def compare_cmd(run_a: Path, run_b: Path, as_json: bool) -> None:
     """Paired comparison of two runs: success with intervals, McNemar p, deltas (B - A)."""
-    from harness.results import load_run
-    from harness.summary import compare_runs
+    from vla_bench_leaderboard.loading import load_one
 
-    a, b = load_run(run_a), load_run(run_b)
+    from harness.summary import compare_runs, printable
+
+    a, b = load_one(run_a), load_one(run_b)
     rows = compare_runs(a, b)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, default=_json_default))
+        click.echo(json.dumps(rows, indent=2, allow_nan=False, default=_json_default))
         return
     if not rows:
         raise UserError(f"{run_a} and {run_b} share no task; nothing to compare")
+
+    def text(value: Any) -> str:  # run-derived text is shown, never interpreted
+        return escape(printable(value))
+
     table = Table(
-        title=f"A = {a.policy} ({run_a})   B = {b.policy} ({run_b})",
+        title=f"A = {text(a.policy)} ({text(run_a)})   B = {text(b.policy)} ({text(run_b)})",
         title_justify="left",
         show_edge=False,
     )
@@ -421,7 +657,7 @@ def compare_cmd(run_a: Path, run_b: Path, as_json: bool) -> None:
     for r in rows:
         sa, sb = r["a"], r["b"]
         table.add_row(
-            r["task"],
+            text(r["task"]),
             _rate_with_ci(sa),
             _rate_with_ci(sb),
             str(r["paired"]),
@@ -435,7 +671,7 @@ def compare_cmd(run_a: Path, run_b: Path, as_json: bool) -> None:
     console.print(table)
     for r in rows:
         if r["note"]:
-            console.print(f"[yellow]{r['task']}:[/] {r['note']}")
+            console.print(f"[yellow]{text(r['task'])}:[/] {text(r['note'])}")
 
 
 def _rate_with_ci(summary: dict[str, Any]) -> str:
@@ -453,36 +689,79 @@ def _rate_with_ci(summary: dict[str, Any]) -> str:
     "fmt",
     default="html",
     show_default=True,
-    help="Reporter name (bench list reporters): term, md, html, ...",
+    help="Reporter name (bench list reporters): term, md, html, csv, json, ...",
 )
 @click.option(
     "-o",
     "--output",
     type=click.Path(path_type=Path),
-    help="Output file (default reports/leaderboard.<ext>; term prints).",
+    help="Output file (default <runs root>/leaderboard.<ext>; term prints). Never inside a run.",
+)
+@click.option("--allow-empty", is_flag=True, help="Write a report even when no run was found.")
+@click.option(
+    "--skip-bad", is_flag=True, help="Exit 0 even when malformed runs were skipped (listed)."
 )
 @_fail_on_user_errors
-def report_cmd(run_dirs: tuple[Path, ...], fmt: str, output: Path | None) -> None:
+def report_cmd(
+    run_dirs: tuple[Path, ...],
+    fmt: str,
+    output: Path | None,
+    allow_empty: bool,
+    skip_bad: bool,
+) -> None:
     """Build the leaderboard from run directories (default: everything under runs/)."""
-    from harness.results import RunFormatError, atomic_write_bytes, find_runs, load_run
+    from vla_bench_leaderboard.loading import load_runs
+
+    from harness.results import RUN_FILE, atomic_write_bytes
 
     render = registry().get("reporter", fmt).load()
     roots = list(run_dirs) or [Path("runs")]
-    problems = [f"{p}: no such directory" for p in roots if not p.exists()]
-    runs = []
-    for path in find_runs(p for p in roots if p.exists()):
-        try:
-            runs.append(load_run(path))
-        except (RunFormatError, OSError, ValueError) as exc:
-            problems.append(str(exc))
-    if not runs and not problems:
-        problems.append(f"no runs found under {', '.join(map(str, roots))} (bench run ... first)")
-    text = render(runs, problems)
-    if output is None and fmt == "term":
-        click.echo(text)
-        return
+    missing = [str(p) for p in roots if not p.exists()]
+    if missing:
+        raise UserError(
+            f"no such directory: {', '.join(missing)} (bench run ... --out DIR writes runs)"
+        )
+
+    def run_dir_holding(path: Path) -> Path | None:  # the run directory at or above path
+        return next((p for p in (path, *path.parents) if (p / RUN_FILE).is_file()), None)
+
     ext = {"md": "md", "html": "html", "term": "txt"}.get(fmt, fmt)
-    target = output or Path("reports") / f"leaderboard.{ext}"
-    atomic_write_bytes(target, text.encode())
-    notes = f", {len(problems)} note(s)" if problems else ""
-    console.print(f"wrote {target} ({len(runs)} run(s){notes})")
+    if output is None:
+        base = Path(os.path.commonpath([p.resolve() for p in roots]))
+        while (inside := run_dir_holding(base)) is not None:
+            base = inside.parent
+        target: Path | None = None if fmt == "term" else base / f"leaderboard.{ext}"
+    else:
+        target = output
+    if target is not None:
+        holder = run_dir_holding(target.resolve().parent)
+        if holder is not None or (target / RUN_FILE).exists():
+            raise UserError(
+                f"refusing to write {target}: it is inside run directory {holder or target}, "
+                "whose files stay as the runner wrote them; pass -o outside it"
+            )
+    runs, problems = load_runs(roots)
+    if not runs and not allow_empty:
+        detail = f" ({'; '.join(problems)})" if problems else ""
+        raise UserError(
+            f"no runs found under {', '.join(map(str, roots))}{detail}: bench run ... first, "
+            "or pass --allow-empty to write an empty report"
+        )
+    text = render(runs, problems)
+    if target is None:
+        click.echo(text)
+    else:
+        atomic_write_bytes(target, text.encode())
+        notes = f", {len(problems)} problem(s)" if problems else ""
+        console.print(f"wrote {escape(str(target))} ({len(runs)} run(s){notes})")
+    if problems:
+        err_console.print(
+            f"[bold red]{len(problems)} run(s) or path(s) could not be read and are left out "
+            "of the report:[/]",
+            highlight=False,
+        )
+        for line in problems:
+            err_console.print(f"[red]- {escape(line)}[/]", highlight=False)
+        if not skip_bad:
+            err_console.print("(--skip-bad exits 0 all the same)", highlight=False)
+            sys.exit(1)

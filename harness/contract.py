@@ -5,16 +5,45 @@ turns observations into chunks of actions. Nothing here imports a simulator or a
 
 Observation (what ``env.reset`` / ``env.step`` return as ``obs``) is a plain dict::
 
-    {"images": {camera: HxWx3 uint8}, "state": float32[len(state_fields)],
+    {"images": {camera: HxWx3 uint8, row 0 at the top, RGB}, "state": float32[len(state_fields)],
      "instruction": str, ...task extras (e.g. "state_text" for language agents)}
 
-``info`` from ``env.step`` carries ``success`` (bool) and, where the task has an end effector,
-``ee_pose`` (x, y, z, qw, qx, qy, qz in the world frame) for the smoothness metrics.
-An env that detects an unstable simulation (NaN in qpos, objects flung away) returns
-``terminated=True`` with ``info["failure"] = "<reason>"``; the runner records a sim error.
-An env clips an out-of-range action itself only as a last resort: the runner clips and counts
-first, so envs receive in-range actions. NaN or wrong-shaped actions make ``env.step`` raise
-``ValueError`` with a message naming the expected shape.
+``info`` (from ``reset`` and ``step``) carries ``success`` (bool) and, where the task has an
+end effector, ``ee_pose`` (x, y, z, qw, qx, qy, qz in the world frame after the step) and
+optionally ``ee_path`` (the end-effector positions at every physics substep of this control
+step, ``(n, 3)``: smoothness is computed on it at the simulator's rate). ``reward`` is a finite
+number. An env that detects an unstable simulation (NaN in qpos, objects flung away) returns
+``terminated=True`` with ``info["failure"] = "<reason>"``; the episode is recorded as a sim
+error. An env may implement ``episode_artifacts() -> dict[str, bytes]``: called once when an
+episode ends, each item is stored beside the episode (e.g. body poses for a 3D replay).
+
+How an episode runs (:mod:`harness.episode`, the same loop everywhere):
+
+1. ``env = task.make_env(episode, render=...)``; ``obs, info = env.reset(seed=episode.seed)``.
+2. ``policy.reset(task.spec, episode, env if privileged else None)``: a privileged policy (a
+   scripted expert) gets the env object ``make_env`` returned, unwrapped, and may read its
+   hidden state; no other policy ever sees it.
+3. Until an end: the chunk executor asks ``policy.act(obs)`` for a chunk when its queue is
+   empty and executes ``n_action_steps`` of its rows (the policy's, or ``--n-action-steps``),
+   calling ``policy.observe(obs)`` on the steps served from the queue. Each executed action
+   is one row of the chunk: a float64 array of shape ``(action_space.dim,)`` clipped to the
+   space's bounds (clipping is counted), or, for a discrete space, the ``int`` index.
+4. The episode ends at the first step whose ``info["success"]`` is true (success), when the
+   env returns ``terminated`` (terminated, or sim error with ``info["failure"]``) or
+   ``truncated``, or after ``spec.max_steps`` steps (timeout): the loop enforces the step
+   limit; an env need not. Errors end it with a recorded reason (see
+   ``harness.results.OUTCOMES``).
+
+``describe()["weights"]`` says what the numbers are worth: ``pretrained`` (a published
+checkpoint), ``trained`` / ``finetuned`` (made by ``bench train``), ``api`` (a hosted model),
+``none`` (no learned weights: ``random``), all ranked; ``random`` (a full-size architecture with
+random weights, for latency and memory) and ``scripted`` (privileged experts) are shown but
+never ranked on success.
+
+A task registered with ``registry.add_task(name, ..., suite=S)`` belongs to suite ``S``
+(``--task S`` runs them all); ``TaskSpec.suite`` must equal it (checked when a run is
+planned). A suite belongs to the plugin that first registered it: another plugin cannot add
+tasks to it.
 """
 
 from __future__ import annotations
@@ -22,7 +51,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -250,19 +279,21 @@ def parse_key_values(text: str | None, flag: str) -> dict[str, str]:
 class Policy(Protocol):
     """Turns observations into action chunks. Made by a factory ``f(config) -> Policy``.
 
-    ``action_spaces`` lists the action-space names the policy can drive (``"*"`` for any).
-    ``n_action_steps`` is how many actions of a chunk the runner executes before asking again
-    (None: the whole chunk). ``warmup_calls`` is how many untimed ``act`` calls the runner
-    makes before the first episode (0 for pay-per-call APIs). A policy with
-    ``privileged = True`` (a scripted expert) is handed the env at reset and may read its
-    hidden state; its results say so. ``uses_images = False`` lets the runner skip rendering.
-    """
+    The core is two methods, as small as openpi's client policy: ``reset`` starts an episode,
+    ``act`` answers one observation with a chunk. The rest is optional (see
+    :class:`PolicyBase` for defaults): ``observe(obs)`` sees the observations of steps served
+    from a queued chunk; ``describe()`` says what a leaderboard row needs (``checkpoint``,
+    ``weights`` kind, parameters, ...); ``close()`` releases memory and connections.
 
-    action_spaces: ClassVar[tuple[str, ...]]
-    n_action_steps: int | None
-    warmup_calls: int
-    privileged: bool
-    uses_images: bool
+    Traits. Which action spaces a policy drives and whether it is privileged (reads the
+    simulator's hidden state) are declared once, at registration (``registry.add_policy(...,
+    action_spaces=..., privileged=...)``); a class that also states them is checked against
+    the registration when loaded. Attributes a built policy may set: ``n_action_steps``
+    (actions of a chunk executed before asking again; None: the whole chunk),
+    ``warmup_calls`` (untimed ``act`` calls before the first episode; 0 for paid APIs),
+    ``uses_images`` (False lets the runner skip rendering), ``spending`` (the run's
+    :class:`Spending` ledger, handed over by the runner; a policy with a budget reads it).
+    """
 
     def reset(self, task: TaskSpec, episode: EpisodeSpec, env: gymnasium.Env | None) -> None:
         """Start an episode (clear queues and history; reseed from ``episode.seed``)."""
@@ -272,69 +303,72 @@ class Policy(Protocol):
         """The next chunk of actions for this observation."""
         ...
 
-    def observe(self, observation: Observation) -> None:
-        """See an observation without acting (steps executed from a queued chunk).
 
-        Policies with an observation history (Diffusion Policy's last two frames) keep it
-        current here; the default ignores it.
-        """
+@runtime_checkable
+class SharedPolicy(Policy, Protocol):
+    """A policy whose loaded model can serve several episodes at once (one policy host).
+
+    ``fork()`` returns a *session*: a policy object sharing this one's model, with its own
+    episode state (observation history, sampling RNG, conversation). ``act_batch`` answers
+    several sessions' observations in one call (one forward pass); called on the policy that
+    forked them, its answers must not depend on which sessions share a batch, and when it
+    raises it must leave every session as it was (the host then asks each session alone, to
+    charge the error to the right one). Policies that do not implement it can still share a
+    model: the host then calls each session's ``act``.
+    """
+
+    def fork(self) -> Policy:
+        """A new session sharing this policy's model."""
         ...
 
-    def describe(self) -> dict[str, Any]:
-        """What a leaderboard row needs: ``checkpoint``, ``weights`` kind, parameters, ..."""
-        ...
 
-    def close(self) -> None:
-        """Release what the policy holds (model memory, connections)."""
-        ...
+def act_each(sessions: Sequence[Policy], observations: Sequence[Observation]) -> list[ActionChunk]:
+    """The default ``act_batch``: each session answers its own observation."""
+    return [s.act(o) for s, o in zip(sessions, observations, strict=True)]
 
 
 class Spending:
-    """USD one ``bench run`` has spent so far, summed over all its worker processes.
+    """USD one ``bench run`` has spent so far, summed over all its processes.
 
-    The runner owns it: it adds every chunk's ``cost_usd`` as the chunk comes back, and gives
-    the same ledger to the policy in each worker as ``policy.spending``. A policy with a budget
-    (``max_cost``) checks ``spending.usd`` before each paid call, so the budget holds for the
-    whole invocation however many workers run, overshooting by at most one call per worker.
+    The runner owns it: the chunk executor adds every chunk's ``cost_usd`` as the chunk comes
+    back, and the runner hands the same ledger to the policy as ``policy.spending``. A policy
+    with a budget (``max_cost``) checks ``spending.usd`` before each paid call, so the budget
+    holds for the whole invocation however many worker processes run, overshooting by at most
+    one call per process. Across processes the ledger is a shared array of doubles
+    (``multiprocessing`` shared memory, inherited or passed to worker processes): each
+    process adds to its own slot (no lock), readers sum them.
     """
 
-    def __init__(self, shared: Any = None) -> None:
-        # ``shared``: a multiprocessing ``Value("d")`` the workers inherit; None: this process.
-        self._shared = shared
-        self._local = 0.0
+    def __init__(self, slots: int = 1) -> None:
+        from multiprocessing.sharedctypes import RawArray
 
-    @classmethod
-    def across_processes(cls, context: Any) -> Spending:
-        """A ledger that worker processes started from ``context`` add to and read."""
-        return cls(context.Value("d", 0.0))
+        self._cells: Any = RawArray("d", max(1, slots))
+        self._slot = 0
+
+    def for_slot(self, slot: int) -> Spending:
+        """The same ledger, adding to ``slot`` (one per process that spends)."""
+        if not 0 <= slot < len(self._cells):
+            raise ValueError(f"spending slot {slot} out of range")
+        view = Spending.__new__(Spending)
+        view._cells, view._slot = self._cells, slot
+        return view
 
     @property
     def usd(self) -> float:
-        """Spent so far in this run, all workers."""
-        return float(self._shared.value) if self._shared is not None else self._local
+        """Spent so far in this run, all processes."""
+        return float(sum(self._cells))
 
     def add(self, usd: float) -> None:
         """Record ``usd`` more spent (a chunk's ``cost_usd``)."""
-        if not usd:
-            return
-        if self._shared is None:
-            self._local += usd
-            return
-        with self._shared.get_lock():
-            self._shared.value += usd
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Pickled into spawned workers as the shared value itself (a plain copy would fork it).
-        return (Spending, (self._shared,))
+        if usd:
+            self._cells[self._slot] += usd
 
 
 class PolicyBase:
     """Sensible defaults for the optional parts of the Policy protocol."""
 
-    action_spaces: ClassVar[tuple[str, ...]] = ("*",)
     n_action_steps: int | None = None
     warmup_calls: int = 1
-    privileged: bool = False
     uses_images: bool = True
 
     def __init__(self, config: PolicyConfig) -> None:

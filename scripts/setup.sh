@@ -9,6 +9,9 @@ while read -r pkg; do
   [[ -z "$pkg" || "$pkg" == \#* ]] && continue
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done < scripts/apt-packages.txt
+# The studio's page (plugins/studio) is built with npm: Debian's nodejs and npm when there is no
+# npm (not listed above: a NodeSource nodejs brings its own npm and conflicts with Debian's).
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   echo "setup: installing system packages: ${missing[*]}"
   sudo_cmd=()
@@ -23,4 +26,18 @@ python=python3
   exit 1
 }
 "$python" -m uv --version >/dev/null 2>&1 || "$python" -m pip install --quiet --disable-pip-version-check uv
-"$python" -m uv sync --all-packages --frozen --quiet
+# --inexact keeps what a user installed beside the workspace (third-party plugins);
+# --compile-bytecode: Python here may not write .pyc files, and compiling on every start
+# costs seconds per command.
+"$python" -m uv sync --all-packages --frozen --inexact --compile-bytecode --quiet
+
+# The studio's browser packages (mujoco-js, three, esbuild), pinned by its package-lock.json,
+# and the bundles esbuild makes from its sources.
+studio=plugins/studio
+if [[ ! -f $studio/node_modules/.package-lock.json || $studio/package-lock.json -nt $studio/node_modules/.package-lock.json ]]; then
+  (cd "$studio" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+bundle=$studio/vla_bench_studio/web/dist/replay_viewer.js
+if [[ ! -f $bundle || -n $(find "$studio/vla_bench_studio/web/js" -newer "$bundle") ]]; then
+  (cd "$studio" && npm run --silent build)
+fi

@@ -51,14 +51,78 @@ def test_a_broken_plugin_is_reported_and_the_rest_work(
     assert loaded.registry.get("policy", "random").plugin == "baselines"
 
 
-def test_disable_autoload_keeps_builtins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VLA_BENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
-    loaded = fresh()
-    assert all(
-        p.distribution in plugins.BUILTIN_DISTRIBUTIONS or p.distribution is None
-        for p in loaded.plugins
+def test_registration_refuses_unsafe_names_foreign_suites_and_keeps_nothing_of_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "escape_plugin.py").write_text(
+        textwrap.dedent("""
+        from harness.hookspecs import hookimpl
+        @hookimpl
+        def vla_bench_register_tasks(registry):
+            registry.add_task("fine", "x:y", suite="esc")
+            registry.add_task("../../X", "x:y", suite="esc")
+    """)
     )
-    assert "random" in loaded.registry.names("policy")
+    (tmp_path / "squatter_plugin.py").write_text(
+        textwrap.dedent("""
+        from harness.hookspecs import hookimpl
+        @hookimpl
+        def vla_bench_register_tasks(registry):
+            registry.add_task("my_valve", "x:y", suite="manipulation")
+    """)
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("VLA_BENCH_PLUGINS", "escape_plugin,squatter_plugin")
+    loaded = fresh()
+    errors = {p.name: p.error or "" for p in loaded.plugins}
+    assert "task name '../../X' is not allowed" in errors["escape_plugin"]
+    assert "suite 'manipulation' belongs to plugin 'manipulation'" in errors["squatter_plugin"]
+    names = loaded.registry.names("task")
+    assert (
+        "fine" not in names
+        and "my_valve" not in names
+        and "esc" not in loaded.registry.names("suite")
+    )
+    assert "my_valve" not in loaded.registry.resolve_tasks("manipulation")
+
+
+def test_targets_that_raise_or_are_not_callable_name_the_plugin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "raising_target.py").write_text("raise ValueError('bad config at import')\n")
+    (tmp_path / "odd_plugin.py").write_text(
+        textwrap.dedent("""
+        from harness.hookspecs import hookimpl
+        NOT_CALLABLE = 42
+        @hookimpl
+        def vla_bench_register_policies(registry):
+            registry.add_policy("raiser", "raising_target:Policy")
+            registry.add_policy("forty_two", "odd_plugin:NOT_CALLABLE")
+        @hookimpl
+        def vla_bench_register_commands(registry):
+            registry.add_command("odd-cmd", "raising_target:command")
+    """)
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("VLA_BENCH_PLUGINS", "odd_plugin")
+    reg = fresh().registry
+    with pytest.raises(RegistrationError, match=r"policy 'raiser' \(plugin 'odd_plugin'\) "
+                       r"failed to import: ValueError: bad config at import"):  # fmt: skip
+        reg.get("policy", "raiser").load()
+    with pytest.raises(RegistrationError, match="is a int, not a callable"):
+        reg.get("policy", "forty_two").load()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+        "VLA_BENCH_PLUGINS": "odd_plugin",
+    }
+    run = subprocess.run([sys.executable, "-m", "harness", "--help"], capture_output=True,
+                         text=True, env=env, timeout=120)  # fmt: skip
+    assert run.returncode == 0 and "odd-cmd" in run.stdout and "Traceback" not in run.stderr
+    run = subprocess.run([sys.executable, "-m", "harness", "odd-cmd", "x"], capture_output=True,
+                         text=True, env=env, timeout=120)  # fmt: skip
+    assert run.returncode == 1 and "bad config at import" in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def test_unknown_name_error_names_the_fix() -> None:
@@ -78,135 +142,59 @@ def test_unknown_name_error_names_the_fix() -> None:
         reg.get("policy", "odd").load()
 
 
-THIRD_PARTY_PYPROJECT = """
-[project]
-name = "acme-vla-bench-plugin"
-version = "0.3.1"
-requires-python = ">=3.12"
-[project.entry-points.vla_bench]
-acme = "acme_plugin"
-[build-system]
-requires = ["hatchling"]
-build-backend = "hatchling.build"
-[tool.hatch.build.targets.wheel]
-packages = ["acme_plugin"]
-"""
-
-THIRD_PARTY_CODE = '''
-"""A third party's plugin: one task and one policy, written only against the public contract."""
-import gymnasium
-import numpy as np
-from harness.contract import ActionChunk, ActionSpace, PolicyBase, TaskSpec, seeded_track
-from harness.hookspecs import hookimpl
-
-SPACE = ActionSpace("discrete", names=("left", "right"), discrete=True)
-
-
-class Corridor(gymnasium.Env):
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.x = 0
-        return self._obs(), {"success": False}
-
-    def _obs(self):
-        return {"images": {}, "state": np.array([self.x], np.float32), "instruction": "go right"}
-
-    def step(self, action):
-        self.x += 1 if action == 1 else -1
-        return self._obs(), 0.0, False, False, {"success": self.x >= 3}
-
-
-class CorridorTask:
-    spec = TaskSpec(name="acme_corridor", version="1", suite="acme", instruction="go right",
-                    control_hz=5.0, max_steps=10, action_space=SPACE, state_fields=("x",))
-
-    def track(self):
-        return seeded_track("acme_corridor", "1", 5, base_seed=7)
-
-    def make_env(self, episode, *, render=True):
-        return Corridor()
-
-
-class GoRight(PolicyBase):
-    action_spaces = ("discrete",)
-
-    def act(self, observation):
-        return ActionChunk(np.array([[1.0]]))
-
-
-@hookimpl
-def vla_bench_register_tasks(registry):
-    registry.add_task("acme_corridor", "acme_plugin:CorridorTask", suite="acme")
-
-
-@hookimpl
-def vla_bench_register_policies(registry):
-    registry.add_policy("acme_right", "acme_plugin:GoRight", action_spaces=("discrete",))
-'''
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "minimal-plugin"
 
 
 @pytest.mark.slow
-def test_third_party_plugin_installs_and_runs_without_touching_this_repo(tmp_path: Path) -> None:
-    package = tmp_path / "acme"
-    (package / "acme_plugin").mkdir(parents=True)
-    (package / "pyproject.toml").write_text(THIRD_PARTY_PYPROJECT)
-    (package / "acme_plugin" / "__init__.py").write_text(THIRD_PARTY_CODE)
+def test_the_example_plugin_installs_checks_and_runs_without_touching_this_repo(
+    tmp_path: Path,
+) -> None:
+    """examples/minimal-plugin, pip-installed into a user's environment that has vla-bench."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     # The throwaway venv sees vla-bench (installed here) through a .pth file, like a user's
-    # environment that already has vla-bench; the plugin itself is pip-installed into it.
+    # environment that already has vla-bench; the plugin itself is installed into it.
     site = next((venv / "lib").glob("python3*/site-packages"))
     host_site = sysconfig.get_paths()["purelib"]
     (site / "vla_bench_host.pth").write_text(f"import site; site.addsitedir({host_site!r})\n")
     python = venv / "bin" / "python"
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "uv",
-            "pip",
-            "install",
-            "--python",
-            str(python),
-            "--no-deps",
-            "--quiet",
-            str(package),
-        ],
+        [sys.executable, "-m", "uv", "pip", "install", "--python", str(python), "--no-deps",
+         "--quiet", str(EXAMPLE)],
         check=True,
-    )
+    )  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in ("VLA_BENCH_PLUGINS", "PYTHONPATH")}
 
-    def bench(*args: str) -> str:
-        result = subprocess.run(
+    def bench(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [str(python), "-m", "harness", *args],
             capture_output=True,
             text=True,
-            env=env,
+            env={**env, **extra},
             cwd=tmp_path,
             timeout=240,
         )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
 
-    listed = json.loads(bench("list", "--json"))
-    assert "acme_right" in {p["name"] for p in listed["policies"]}
-    assert "acme_corridor" in {t["name"] for t in listed["tasks"]}
-    infos = {p["name"]: p for p in json.loads(bench("plugins", "--json"))}
-    assert infos["acme"]["distribution"] == "acme-vla-bench-plugin"
-    assert infos["acme"]["version"] == "0.3.1"
-    summary = json.loads(
-        bench(
-            "run",
-            "--policy",
-            "acme_right",
-            "--task",
-            "acme",
-            "--episodes",
-            "3",
-            "--out",
-            "runs/acme",
-            "--json",
-        )
-    )
+    listed = json.loads(bench("list", "--json").stdout)
+    assert "example-pd" in {p["name"] for p in listed["policies"]}
+    assert {"name": "example-reach", "action_space": "ee_delta_7d"}.items() <= next(
+        t for t in listed["tasks"] if t["name"] == "example-reach"
+    ).items()
+    infos = {p["name"]: p for p in json.loads(bench("plugins", "--json").stdout)}
+    assert infos["example"]["distribution"] == "vla-bench-example"
+    assert infos["example"]["version"] == "0.1.0"
+    # the autoload switch keeps exactly the third-party plugin out
+    hidden = json.loads(bench("list", "--json", VLA_BENCH_DISABLE_PLUGIN_AUTOLOAD="1").stdout)
+    assert "example-pd" not in {p["name"] for p in hidden["policies"]}
+    assert "random" in {p["name"] for p in hidden["policies"]}
+    checked = bench("check", "example", "--json")
+    assert checked.returncode == 0, checked.stderr
+    levels = {(f["subject"], f["check"]): f["level"] for f in json.loads(checked.stdout)}
+    assert levels[("task example-reach", "gymnasium check_env")] == "ok"
+    assert levels[("task example-reach", "scripted expert")] == "ok"
+    assert levels[("policy example-pd", "on example-reach")] == "ok"
+    result = bench("run", "--policy", "example-pd", "--task", "example", "--episodes", "3",
+                   "--out", "runs/example", "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
     assert summary["tasks"][0]["success_rate"] == 1.0
-    assert summary["tasks"][0]["mean_steps_to_success"] == 3.0

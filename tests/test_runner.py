@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 from harness.contract import PolicyConfig
+from harness.errors import RunConfigError
+from harness.record import RunSettings
 from harness.results import load_run
-from harness.runner import RunConfigError, RunSettings, execute
+from harness.run import execute
 
 
 def run(
@@ -38,14 +40,16 @@ def test_run_directory_holds_provenance_and_steps(tmp_path: Path) -> None:
     run(tmp_path, "scripted", episodes=2)
     out = tmp_path / "scripted-reach"
     loaded = load_run(out)
-    meta = loaded.meta
-    assert loaded.complete and meta["status"] == "complete"
-    assert meta["tasks"]["reach"]["track"]["episodes"] == [[0, 1000], [1, 1001]]
-    assert meta["tasks"]["reach"]["spec"]["action_space"]["name"] == "ee_delta_7d"
-    assert meta["provenance"]["harness_version"]
-    assert "numpy" in meta["provenance"]["packages"]
-    assert meta["provenance"]["host"]["cpu_count"] >= 1
-    assert meta["policy"]["describe"]["weights"] == "scripted"
+    record = loaded.record
+    assert loaded.complete and record.status == "complete"
+    assert record.tasks["reach"].track.episodes == ((0, 1000), (1, 1001))
+    assert record.tasks["reach"].spec["action_space"]["name"] == "ee_delta_7d"
+    provenance = record.latest.provenance
+    assert provenance["harness_version"]
+    assert "numpy" in provenance["packages"]
+    assert provenance["host"]["cpu_count"] >= 1
+    assert record.policy.describe is not None and record.policy.weights == "scripted"
+    assert record.policy.privileged
     assert (out / "run.json").stat().st_mode & 0o044, "results must be readable by others"
     steps = loaded.steps()
     assert list(steps.groupby("episode").size()) == list(loaded.episodes["steps"])
@@ -58,7 +62,7 @@ def test_run_directory_holds_provenance_and_steps(tmp_path: Path) -> None:
         ("nan", "bad_action", "non-finite"),
         ("shape", "bad_action", "(T, 7)"),
         ("raise", "policy_error", "model exploded"),
-        ("hang", "policy_timeout", "per-step timeout"),
+        ("hang", "policy_timeout", "--step-timeout 0.3s"),
     ],
 )
 def test_policy_errors_end_the_episode_and_the_run_goes_on(
@@ -91,7 +95,7 @@ def test_budget_stop_keeps_finished_episodes(tmp_path: Path) -> None:
     report, episodes = run(tmp_path, "bad", args="mode=budget", episodes=3)
     assert report.status == "stopped" and "budget" in (report.detail or "")
     assert len(episodes) == 0  # the first episode was interrupted, so nothing is committed
-    assert load_run(tmp_path / "bad-reach").meta["status"] == "stopped"
+    assert load_run(tmp_path / "bad-reach").record.status == "stopped"
 
 
 def test_chunks_execute_n_action_steps(tmp_path: Path) -> None:
@@ -104,8 +108,13 @@ def test_chunks_execute_n_action_steps(tmp_path: Path) -> None:
     assert steps["act_s"].notna().tolist()[:4] == [True, False, True, False]
     assert episodes.loc[0, "act_calls"] == 20
     assert episodes.loc[0, "model_p50_s"] == pytest.approx(0.001)
-    # jump at each boundary is 0.01, inside a chunk 0.01: ratio 1.
-    assert episodes.loc[0, "chunk_jump_ratio"] == pytest.approx(1.0)
+    # jump at each boundary is 0.01, inside a chunk 0.01: ratio 1, per action group (metres,
+    # radians and the gripper are never mixed in one figure).
+    import json
+
+    jumps = json.loads(episodes.loc[0, "chunk_jumps"])
+    assert set(jumps) == {"translation", "rotation", "gripper"}
+    assert jumps["translation"] == pytest.approx(1.0)
 
 
 def test_default_chunk_length_is_the_policy_own(tmp_path: Path) -> None:
@@ -150,11 +159,20 @@ def test_video_is_recorded_as_gif(tmp_path: Path) -> None:
     import json
 
     extra = [json.loads(e) for e in episodes["extra"]]
-    assert extra[0]["video"] == "videos/reach/000000.gif" and "video" not in extra[1]
+    video = extra[0]["video"]
+    assert video == {"mp4": "videos/reach/000000.mp4", "gif": "videos/reach/000000.gif"}
+    assert "video" not in extra[1]
     from PIL import Image
 
-    gif = Image.open(tmp_path / "random-reach" / extra[0]["video"])
+    gif = Image.open(tmp_path / "random-reach" / video["gif"])
     assert 2 <= gif.n_frames <= 41 and gif.size == (16, 16)  # identical frames may merge
+    import av
+
+    with av.open(str(tmp_path / "random-reach" / video["mp4"])) as container:
+        stream = container.streams.video[0]
+        frames = list(container.decode(stream))
+    assert stream.codec_context.name == "h264" and (stream.width, stream.height) == (16, 16)
+    assert len(frames) == 41  # the reset frame and one per step
 
 
 def test_latency_is_timed_after_warm_up(tmp_path: Path) -> None:
@@ -188,3 +206,10 @@ def test_an_interrupted_run_reads_only_committed_episodes(tmp_path: Path) -> Non
     assert not loaded.complete and sorted(loaded.episodes["episode"]) == [0, 1]
     assert sorted(loaded.steps()["episode"].unique()) == [0, 1]
     assert list(loaded.steps(columns=["act_s"]).columns) == ["act_s"]
+
+
+def test_a_policy_choosing_its_own_chunk_length_resumes(tmp_path: Path) -> None:
+    run(tmp_path, "chunky", episodes=1)
+    report, episodes = run(tmp_path, "chunky", episodes=2)
+    assert (report.ran, report.skipped) == (1, 1) and len(episodes) == 2
+    assert load_run(tmp_path / "chunky-reach").record.policy.n_action_steps == 4

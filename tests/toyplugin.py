@@ -6,7 +6,13 @@ development takes; worker processes inherit it.
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import os
+import signal
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import gymnasium
@@ -75,6 +81,8 @@ class ReachEnv(gymnasium.Env):
         self.t += 1
         if self.mode == "crash" and self.t == 3:
             raise RuntimeError("simulated physics blew up")
+        if self.t == 3 and self.mode in SIM_FAULTS:
+            return SIM_FAULTS[self.mode](self)
         self.pos = self.pos + action[:3]
         info = self._info()
         if self.mode == "unstable" and self.t == 2:
@@ -83,15 +91,36 @@ class ReachEnv(gymnasium.Env):
         return self._obs(), -info["distance"], False, False, info
 
 
+def _native_hang(env: ReachEnv) -> Any:
+    # A hang the alarm cannot interrupt, as in native code: SIGALRM is blocked.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    time.sleep(600)
+
+
+def _segfault(env: ReachEnv) -> Any:
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+SIM_FAULTS = {
+    "info_none": lambda env: (env._obs(), 0.0, False, False, None),
+    "str_reward": lambda env: (env._obs(), "1.5", False, False, env._info()),
+    "nan_reward": lambda env: (env._obs(), float("nan"), False, False, env._info()),
+    "sleep": lambda env: time.sleep(600),
+    "native_hang": _native_hang,
+    "segfault": _segfault,
+}
+"""``--task-args mode=...``: what the env does at its third step instead of stepping."""
+
+
 class ReachTask:
     """A task object obeying harness.contract.Task."""
 
-    def __init__(self, mode: str = "normal", name: str = "reach") -> None:
+    def __init__(self, mode: str = "normal", name: str = "reach", suite: str = "toy") -> None:
         self.mode = mode
         self.spec = TaskSpec(
             name=name,
             version="1",
-            suite="toy",
+            suite=suite,
             instruction="reach the target",
             control_hz=10.0,
             max_steps=40,
@@ -108,16 +137,18 @@ class ReachTask:
         return ReachEnv(self.spec, render, self.mode)
 
 
-def make_reach() -> ReachTask:
-    return ReachTask()
+def make_reach(mode: str = "normal") -> ReachTask:
+    if mode not in ("normal", *SIM_FAULTS):
+        raise ValueError(f"mode={mode!r} is not one of normal, {', '.join(SIM_FAULTS)}")
+    return ReachTask(mode)
 
 
 def make_crashy() -> ReachTask:
-    return ReachTask("crash", "reach_crash")
+    return ReachTask("crash", "reach_crash", "toybad")
 
 
 def make_unstable() -> ReachTask:
-    return ReachTask("unstable", "reach_unstable")
+    return ReachTask("unstable", "reach_unstable", "toybad")
 
 
 class ReachExpert(PolicyBase):
@@ -156,18 +187,98 @@ class ChunkyPolicy(PolicyBase):
         )
 
 
+class LinearPolicy(PolicyBase):
+    """A shared "model" (a fixed matrix) with per-session state (how many observations this
+    session saw): ``fork()`` makes sessions, ``act_batch`` answers many in one matrix product,
+    and ``act`` is the batch of one, so batched and unbatched answers are bit-identical."""
+
+    n_action_steps = 2
+
+    def __init__(self, config: PolicyConfig) -> None:
+        super().__init__(config)
+        self.weights = np.random.default_rng(0).normal(size=(3, 3)) * 0.2
+        self.seen = 0
+
+    def fork(self) -> LinearPolicy:
+        session = copy.copy(self)
+        session.seen = 0
+        return session
+
+    def reset(self, task: TaskSpec, episode: EpisodeSpec, env: Any) -> None:
+        self.seen = 0
+
+    def observe(self, observation: dict[str, Any]) -> None:
+        self.seen += 1
+
+    def act(self, observation: dict[str, Any]) -> ActionChunk:
+        return self.act_batch([self], [observation])[0]
+
+    def act_batch(
+        self, sessions: Sequence[LinearPolicy], observations: Sequence[dict[str, Any]]
+    ) -> list[ActionChunk]:
+        states = np.stack([np.asarray(o["state"], dtype=np.float64) for o in observations])
+        seen = np.array([s.seen + 1 for s in sessions], dtype=np.float64)[:, None]
+        # Elementwise products summed per row: unlike a BLAS matrix product, whose kernel (and
+        # so its last bits) depends on the batch's shape, each row is independent of the others.
+        moves = (states[:, None, :] * self.weights[None]).sum(axis=-1) + 0.001 * seen
+        chunks = []
+        for move, session in zip(moves, sessions, strict=True):
+            session.seen += 1  # only once the whole batch succeeded
+            rows = np.zeros((3, 7))
+            rows[:, :3] = move
+            chunks.append(ActionChunk(rows, info={"seen": session.seen}))
+        return chunks
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("even the message is broken")
+
+
 class BadPolicy(PolicyBase):
-    """Misbehaves according to ``--policy-args mode=...``."""
+    """Misbehaves according to ``--policy-args mode=...``; ``on_episode=K`` misbehaves only in
+    episode K (behaving like ``mode=ok`` elsewhere); ``mark=DIR`` touches a file per call."""
 
     warmup_calls = 0
 
     def __init__(self, config: PolicyConfig) -> None:
         super().__init__(config)
         self.mode = config.options.get("mode", "nan")
+        self.only = config.options.get("on_episode")
+        self.mark = config.options.get("mark")
         self.calls = 0
+        self.episode = -1
+
+    def reset(self, task: TaskSpec, episode: EpisodeSpec, env: Any) -> None:
+        self.episode = episode.index
 
     def act(self, observation: dict[str, Any]) -> ActionChunk:
         self.calls += 1
+        if self.mark:
+            Path(self.mark, f"{os.getpid()}-{self.calls}").touch()
+        if self.only is not None and int(self.only) != self.episode:
+            return ActionChunk(np.zeros((1, 7)))
+        if self.mode == "segfault":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if self.mode == "exit":
+            os._exit(7)
+        if self.mode == "sysexit":
+            raise SystemExit(3)
+        if self.mode == "ctrlc":
+            raise KeyboardInterrupt
+        if self.mode == "unprintable":
+            raise _Unprintable()
+        if self.mode == "catch":  # swallows the step-timeout alarm and keeps going
+            end = time.monotonic() + 30
+            while time.monotonic() < end:
+                with contextlib.suppress(BaseException):  # the point of this mode
+                    time.sleep(0.05)
+        if self.mode == "nancost":
+            return ActionChunk(np.zeros((1, 7)), cost_usd=float("nan"))
+        if self.mode == "budget_calls" and self.calls > int(self.config.options["n"]):
+            raise BudgetExceeded(f"max_cost reached after {self.config.options['n']} calls")
+        if self.mode == "slowstart":  # the first calls (warm-up) are slow, the rest fast
+            time.sleep(0.3 if self.calls <= 2 else 0.01)
         if self.mode == "nan":
             return ActionChunk(np.full((1, 7), np.nan))
         if self.mode == "shape":
@@ -183,6 +294,17 @@ class BadPolicy(PolicyBase):
         if self.mode == "slow":
             time.sleep(float(self.config.options.get("sleep", "0.2")))
         return ActionChunk(np.zeros((1, 7)))
+
+    def describe(self) -> dict[str, Any]:
+        if self.mode == "baddescribe":
+            raise RuntimeError("describe exploded")
+        return super().describe()
+
+    def close(self) -> None:
+        if self.mode == "badclose":
+            raise RuntimeError("close exploded")
+        if self.mode == "hangclose":
+            time.sleep(600)
 
 
 @hookimpl
@@ -201,9 +323,24 @@ def vla_bench_register_tasks(registry: Any) -> None:
 @hookimpl
 def vla_bench_register_policies(registry: Any) -> None:
     registry.add_policy("chunky", "toyplugin:ChunkyPolicy", action_spaces=("ee_delta_7d",))
+    registry.add_policy("linear", "toyplugin:LinearPolicy", action_spaces=("ee_delta_7d",))
     registry.add_policy("bad", "toyplugin:BadPolicy", action_spaces=("ee_delta_7d",))
     registry.add_policy("discrete_only", "toyplugin:BadPolicy", action_spaces=("discrete",))
     registry.add_policy("unbuildable", "toyplugin:make_unbuildable")
+    registry.add_policy("broken", "toyplugin:make_broken")
+    registry.add_policy("flaky", "toyplugin:make_flaky")
+
+
+def make_broken(config: PolicyConfig) -> PolicyBase:
+    """A factory that fails the way a real backend does (no special exception type)."""
+    raise OSError("no weights at /nowhere")
+
+
+def make_flaky(config: PolicyConfig) -> PolicyBase:
+    """Builds unless TOY_FAIL_BUILD is set: a resume whose policy no longer loads."""
+    if os.environ.get("TOY_FAIL_BUILD"):
+        raise RuntimeError("the checkpoint went away")
+    return BadPolicy(PolicyConfig("flaky", options={"mode": "ok"}))
 
 
 def make_unbuildable(config: PolicyConfig) -> PolicyBase:

@@ -8,6 +8,7 @@ without them the test is skipped, except under CI, where it fails.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from vla_bench_leaderboard import html
+from vla_bench_leaderboard import fmt, html
 
 from harness.results import load_run
 
@@ -59,36 +60,34 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(
-    tmp_path: Path,
-    make_run: Callable[..., Path],
-    task: Callable[..., dict[str, Any]],
-    gif: Callable[..., bytes],
-) -> Path:
-    games = {"lander": task("lander", suite="games", has_ee=False, control_hz=50)}
+def page(tmp_path: Path, make_run: Callable[..., Path]) -> Path:
+    alpha = make_run(
+        "a",
+        {"pick": "1" * 15 + "0" * 5, "stack": "1" * 9 + "0" * 11},
+        policy="alpha",
+        sleep="0.02",
+        video=17,
+    )
+    # the runner writes registered names only; an old or hostile run.json may hold anything
+    hostile = shutil.copytree(
+        make_run("b", {"pick": "1" * 13 + "0" * 7, "stack": "1" * 3 + "0" * 17}, policy="beta"),
+        tmp_path / "b",
+    )
+    meta = json.loads((hostile / "run.json").read_text())
+    meta["policy"]["name"] = PWN
+    (hostile / "run.json").write_text(json.dumps(meta))
     roots = [
-        make_run(
-            "a",
-            {"pick": [True] * 15 + [False] * 5, "stack": [True] * 9 + [False] * 11},
-            policy="alpha",
-            act_s=0.08,
-            videos={("pick", 0): gif((220, 60, 60)), ("pick", 16): gif((60, 60, 220))},
-        ),
-        make_run(
-            "b",
-            {"pick": [True] * 13 + [False] * 7, "stack": [True] * 3 + [False] * 17},
-            policy=PWN,
-            act_s=0.01,
-            n_action_steps=1,
-        ),
+        alpha,
+        hostile,
         make_run(
             "c",
-            {"pick": [True] * 2 + [False] * 18, "stack": [False] * 20},
-            policy="zeta-random",
+            {"pick": "11" + "0" * 8, "stack": "0" * 10},
+            policy="zeta",
             weights="random",
-            act_s=0.3,
+            sleep="0.04",
+            checkpoint="ckpt/zeta",
         ),
-        make_run("d", {"lander": [True] * 4 + [False] * 6}, policy="alpha", tasks=games),
+        make_run("d", "1111000000", policy="alpha", task="lander", sleep="0.02"),
     ]
     out = tmp_path / "leaderboard.html"
     out.write_text(html.render([load_run(r) for r in roots], []), encoding="utf-8")
@@ -116,13 +115,15 @@ def test_page_in_chromium(browser: Any, page: Path, tmp_path: Path) -> None:
     header.click()
     after = policies(table)
     assert after != before
-    assert after == [PWN, "alpha", "zeta-random"]  # fastest act() first
+    assert after == [PWN, "alpha", "zeta"]  # fastest act() first
     assert header.get_attribute("aria-sort") == "ascending"
     header.click()
     assert policies(table) == list(reversed(after))
 
     # a main row and its drill-down travel together when the suite table is sorted
-    suite = browser.find_element("css selector", "#overall table.sortable")
+    suite = browser.find_element(
+        "css selector", "#overall .group[data-suite='demo'] table.sortable"
+    )
     suite.find_element("xpath", ".//th[normalize-space()='Policy']").click()
     rows = suite.find_elements("xpath", "./tbody/tr")
     kinds = [r.get_attribute("class").split()[0] for r in rows]
@@ -134,18 +135,34 @@ def test_page_in_chromium(browser: Any, page: Path, tmp_path: Path) -> None:
     main.find_element("css selector", "button.toggle").click()
     assert detail.is_displayed()
     clips = detail.find_elements("css selector", "figure.clip img")
-    assert [c.find_element("xpath", "..").get_attribute("class") for c in clips] == [
-        "clip success",
-        "clip failure",
-    ]
+    kinds = [c.find_element("xpath", "..").get_attribute("class") for c in clips]
+    assert kinds == ["clip success", "clip failure"] * 2  # pick's and stack's
 
     # the suite filter hides the other suite's tables
-    games = browser.find_elements("css selector", ".group[data-suite='games']")
+    arcade = browser.find_elements("css selector", ".group[data-suite='arcade']")
     demo = browser.find_elements("css selector", ".group[data-suite='demo']")
-    browser.find_element("css selector", ".filter button[data-filter='games']").click()
-    assert all(g.is_displayed() for g in games) and not any(d.is_displayed() for d in demo)
+    browser.find_element("css selector", ".filter button[data-filter='arcade']").click()
+    assert all(g.is_displayed() for g in arcade) and not any(d.is_displayed() for d in demo)
     browser.find_element("css selector", ".filter button[data-filter='']").click()
     assert all(d.is_displayed() for d in demo)
+
+    # the page says how to read it and defines every statistic it shows
+    for section in ("how", "methods"):
+        assert browser.find_element("id", section).is_displayed()
+    methods = browser.find_element("id", "methods").text
+    for term, _ in fmt.METHODS:
+        assert term in methods
+    assert "Holm" in methods and "cut-off 10 Hz" in methods and "Zou" in methods
+    # warnings under a policy: weights found by path only (random weights are never ranked)
+    flags = [f.text for f in browser.find_elements("css selector", "#overall .flag")]
+    assert any("identified by checkpoint path" in f for f in flags)
+    # the alone-in-its-group entry has a grey badge, not a leader's
+    lander = browser.find_element(
+        "xpath", "//section[@id='tasks']//h3[starts-with(., 'lander')]/.."
+    )
+    badge = lander.find_element("css selector", ".rank")
+    assert badge.get_attribute("class") == "rank alone"
+    assert "nothing to compare" in badge.get_attribute("title")
 
     images = browser.execute_script(
         "return Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)"

@@ -1,57 +1,58 @@
-"""The three formats render the same leaderboard, escape what runs and plugins wrote, and are
-found through the plugin registry as ``bench report --format`` finds them."""
+"""The formats render the same leaderboard, escape what runs and plugins wrote, fit where they
+are read, and are found through the plugin registry as ``bench report --format`` finds them."""
 
 from __future__ import annotations
 
 import base64
+import csv
+import io
+import json
 import re
+import shutil
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from boardruns import wins
+from vla_bench_leaderboard import fmt
+from vla_bench_leaderboard.export import COLUMNS
+from vla_bench_leaderboard.table import build
 
 from harness.plugins import load_plugins
 from harness.results import Run, load_run
 
 EVIL = "<script>alert(1)</script>"
 EVIL_IMG = '<img src=x onerror="alert(2)">'
+EVIL_TERM = "evil[/]\x1b[2J\x1b]0;pwned\x07[bold]"
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def tamper(root: Path, dest: Path, **policy: str) -> Path:
+    """A copy of a real run whose run.json policy fields hold ``policy`` (an old or hostile
+    file: the runner itself only writes registered names)."""
+    shutil.copytree(root, dest)
+    meta = json.loads((dest / "run.json").read_text())
+    meta["policy"].update(policy)
+    meta["tasks"]["pick"]["spec"]["suite"] = "demo|<b>x</b>"
+    meta["tasks"]["pick"]["spec"]["instruction"] = f"pick {EVIL_IMG}"
+    (dest / "run.json").write_text(json.dumps(meta))
+    return dest
 
 
 @pytest.fixture
-def runs(make_run: Callable[..., Path], gif: Callable[..., bytes]) -> list[Run]:
-    evil_task = {
-        "pick": {
-            "spec": {
-                "name": "pick",
-                "version": "1",
-                "suite": "demo|<b>x</b>",
-                "instruction": f"pick {EVIL_IMG}",
-                "control_hz": 10,
-                "has_ee_pose": True,
-            },
-            "track": {"version": "1"},
-            "plugin": {},
-        }
-    }
-    roots = [
-        make_run(
-            "a",
-            {"pick": [True] * 14 + [False] * 6},
-            policy="alpha",
-            videos={("pick", 0): gif((200, 0, 0)), ("pick", 15): gif((0, 0, 200))},
-        ),
-        make_run(
-            "b",
-            {"pick": [True] * 12 + [False] * 7 + ["policy_error"]},
-            policy=EVIL,
-            checkpoint=EVIL_IMG,
-            error=f"ValueError: {EVIL}",
-            tasks=evil_task,
-        ),
-        make_run("c", {"pick": [True] * 2 + [False] * 18}, policy="untrained", weights="random"),
-    ]
-    return [load_run(r) for r in roots]
+def runs(make_run: Callable[..., Path], tmp_path: Path) -> list[Run]:
+    a = make_run("a", wins(14), policy="alpha", video=16)
+    b = make_run(
+        "b",
+        "1" * 12 + "0" * 7 + "e",
+        policy="beta",
+        checkpoint=EVIL_IMG,
+        error=f"ValueError: {EVIL}",
+    )
+    evil = tamper(b, tmp_path / "evil", name=EVIL)
+    c = make_run("c", wins(2), policy="untrained", weights="random")
+    return [load_run(r) for r in (a, evil, c)]
 
 
 def reporters() -> dict[str, Callable[..., str]]:
@@ -59,51 +60,62 @@ def reporters() -> dict[str, Callable[..., str]]:
     return {e.name: e.load() for e in loaded.registry.entries("reporter")}
 
 
-def test_the_three_formats_are_registered_through_the_entry_point() -> None:
+def test_the_formats_are_registered_through_the_entry_point() -> None:
     loaded = load_plugins()
     info = next(p for p in loaded.plugins if p.distribution == "vla-bench-leaderboard")
     assert info.error is None
-    assert info.registered == {"reporter": ["html", "md", "term"]}
+    assert info.registered == {
+        "reporter": ["csv", "html", "json", "md", "term"],
+        "command": ["publish"],
+    }
 
 
-def test_term_shows_ranks_ties_and_escaped_names(
+def test_term_fits_100_columns_and_keeps_names_and_n(
     runs: list[Run], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("FORCE_COLOR", raising=False)
     text = reporters()["term"](runs, ["/runs/empty: no run.json here"])
-    assert "vla-bench leaderboard" in text
-    assert EVIL in text  # rich markup in a name is shown, not interpreted
-    lines = {
-        ln.split("│")[2].strip(): ln
-        for ln in text.splitlines()
-        if ln.count("│") > 4 and ln.split("│")[2].strip() in ("alpha", "untrained")
-    }
-    assert "=1" in lines["alpha"] and "70.0%" in lines["alpha"]
-    assert "—" in lines["untrained"]
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert "alpha" in text and "untrained" in text
+    assert "14/20" in text and "12/20" in text and "2/20" in text  # n, with the successes
+    alpha = [ln.split() for ln in text.splitlines() if " alpha " in ln and "70.0%" in ln]
+    assert [ln[0] for ln in alpha] == ["1", "=1"]  # alone in its suite; tied on the task
     assert "/runs/empty: no run.json here" in text
     assert "\x1b[" not in text  # plain text unless FORCE_COLOR asks: it may go to a file
+
+
+def test_term_shows_hostile_names_as_text(
+    make_run: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")  # colours on: only our own escape codes may appear
+    root = tamper(make_run("a", wins(12), policy="alpha"), tmp_path / "x", name=EVIL_TERM)
+    text = reporters()["term"]([load_run(root)], [])
+    assert "\x1b[2J" not in text and "\x1b]0;" not in text and "\x07" not in text
+    assert "evil[/]\\x1b[2J\\x1b]0;pwned\\x07[bold]" in " ".join(text.split())
+    assert re.sub(r"\x1b\[[0-9;]*m", "", text).count("evil[/]") >= 2
 
 
 def test_markdown_escapes_html_and_table_syntax(runs: list[Run]) -> None:
     text = reporters()["md"](runs, [])
     assert "<script>" not in text and "<img" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
-    # a '|' in a name must not add a column: every row of a table has its header's width
     tables = [block.splitlines() for block in text.split("\n\n") if block.startswith("| ")]
-    assert len(tables) >= 4
-    for table in tables:
+    assert len(tables) >= 3
+    for table in tables:  # a '|' in a name must not add a column
         widths = {len(re.findall(r"(?<!\\)\|", line)) for line in table}
         assert len(widths) == 1, table
     assert "demo\\|&lt;b&gt;x&lt;/b&gt;" in text
     assert "| **=1** |" in text
+    assert "## Methods" in text and fmt.methods_markdown() in text
 
 
 class _Collect(HTMLParser):
-    """Every tag and every external reference of a page."""
+    """Every tag, id and external reference of a page."""
 
     def __init__(self) -> None:
         super().__init__()
         self.tags: list[str] = []
+        self.ids: list[str] = []
         self.scripts = 0
         self.external: list[str] = []
 
@@ -111,18 +123,19 @@ class _Collect(HTMLParser):
         self.tags.append(tag)
         self.scripts += tag == "script"
         for name, value in attrs:
+            if name == "id" and value:
+                self.ids.append(value)
             if name in ("src", "href") and value and not value.startswith(("data:", "#")):
                 self.external.append(value)
             assert not (name.startswith("on")), f"event handler attribute {name}={value!r}"
 
 
-def test_html_is_self_contained_and_escapes_everything(runs: list[Run]) -> None:
+def test_html_is_self_contained_escapes_everything_and_explains_itself(runs: list[Run]) -> None:
     page = reporters()["html"](runs, [f"/runs/{EVIL}: unreadable"])
     parsed = _Collect()
     parsed.feed(page)
     assert parsed.scripts == 1  # ours, inline; no plugin string became a tag
     assert parsed.external == []  # no CDN, no file links
-    assert "img" in parsed.tags  # figures and rollouts are embedded...
     assert EVIL not in page and EVIL_IMG not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "ValueError: &lt;script&gt;" in page
@@ -130,18 +143,64 @@ def test_html_is_self_contained_and_escapes_everything(runs: list[Run]) -> None:
         base64.b64decode(uri, validate=True)
     assert page.count("data:image/gif;base64,") == 2  # alpha's success and failure
     assert page.count("data:image/png;base64,") == 3  # pareto, heat map, latency
+    assert {"how", "methods"} <= set(parsed.ids)
+    for term, _ in fmt.METHODS:
+        assert f"<dt>{term}</dt>" in page
+    assert "Holm" in page and "Boschloo" in page and "cut-off 10 Hz" in page
 
 
 def test_an_empty_report_says_what_to_do(tmp_path: Path) -> None:
     for name, render in reporters().items():
         text = render([], [f"{tmp_path}: no run.json here: not a run directory"])
+        if name == "csv":  # a table of records only: bench report lists problems on stderr
+            assert text.splitlines() == [",".join(COLUMNS)]
+            continue
         assert "no run.json here" in text, name
-        assert "bench run" in text, name
+        if name != "json":
+            assert "bench run" in text, name
+
+
+def test_a_lone_floor_policy_is_not_a_leader(make_run: Callable[..., Path]) -> None:
+    # The quick start: the scripted expert (never ranked) and the random floor. The floor
+    # used to get a green "1" because nothing else was ranked.
+    runs = [
+        load_run(make_run("s", wins(20), policy="scripted")),
+        load_run(make_run("r", wins(2), policy="alpha", weights="none")),
+    ]
+    page = reporters()["html"](runs, [])
+    assert 'class="rank lead" title=' not in page  # a badge has a title; the legend has none
+    assert 'class="rank alone" title=' in page and fmt.ALONE_NOTE in page
+    text = reporters()["md"](runs, [])
+    assert "**1**" not in text and fmt.ALONE_NOTE in text.replace("\\", "")
+
+
+def test_csv_and_json_exports_hold_one_record_per_policy_and_task(runs: list[Run]) -> None:
+    board = build(runs, [])
+    document = json.loads(
+        reporters()["json"](runs, []),
+        parse_constant=lambda name: pytest.fail(f"invalid JSON constant {name}"),
+    )
+    assert document["columns"] == list(COLUMNS)
+    records = document["records"]
+    assert len(records) == len(board.cells) == 3
+    by_name = {r["policy_name"]: r for r in records}
+    assert by_name["alpha"]["successes"] == 14 and by_name["alpha"]["episodes"] == 20
+    assert by_name["alpha"]["ci_low"] == pytest.approx(board.cells[0].stats.ci_low)
+    assert by_name[EVIL]["errors"] == 1 and by_name[EVIL]["error_kinds"] == '{"policy_error": 1}'
+    assert by_name["untrained"]["rank"] == "—" and by_name["untrained"]["sparc_n"] == 2
+    lines = list(csv.DictReader(io.StringIO(reporters()["csv"](runs, []))))
+    assert [ln["policy_name"] for ln in lines] == [r["policy_name"] for r in records]
+    assert lines[0]["success_rate"] == str(records[0]["success_rate"])
+    assert set(lines[0]) == set(COLUMNS)
+
+
+def test_the_readme_holds_the_methods_the_report_shows() -> None:
+    text = README.read_text()
+    section = text.split("## Methods\n", 1)[1].split("\n## ", 1)[0].strip()
+    assert section.endswith(fmt.methods_markdown().strip())
 
 
 def test_a_large_rollout_is_shrunk_to_fit_the_page() -> None:
-    import io
-
     import numpy as np
     from PIL import Image, ImageSequence
     from vla_bench_leaderboard.html import CLIP_WIDTH, shrink_gif

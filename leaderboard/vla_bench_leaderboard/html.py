@@ -15,10 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
+from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
+from harness.metrics import SPARC_REFERENCE
 from harness.results import Run
 from vla_bench_leaderboard import __version__, fmt, plots
 from vla_bench_leaderboard.table import Cell, Leaderboard, Media, Row, build
@@ -42,6 +44,7 @@ class Clip:
     uri: str | None
     mime: str
     note: str = ""
+    replay: Markup | None = None  # an interactive 3D replay of the same episode, when recorded
 
 
 def render(runs: Sequence[Run], problems: Sequence[str]) -> str:
@@ -71,6 +74,8 @@ def render_board(board: Leaderboard, *, generated: datetime | None = None) -> st
         # the page shows each row's rollouts once, in page order, until the budget is spent
         return [(cell, budget.clip(m)) for cell in row.cells for m in cell.media]
 
+    viewer = _replay_module()
+    has_replays = viewer is not None and any(m.replay for c in board.cells for m in c.media)
     when = generated or datetime.now(UTC)
     return env.get_template("report.html.j2").render(
         board=board,
@@ -83,9 +88,11 @@ def render_board(board: Leaderboard, *, generated: datetime | None = None) -> st
         bar=_bar,
         css=Markup((static / "report.css").read_text()),
         js=Markup((static / "report.js").read_text()),
+        replay_viewer=Markup(viewer.viewer_script()) if has_replays else "",
         generated=when.strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,
         harness_versions=sorted({s.harness_version for s in board.sources}),
+        sparc_reference=SPARC_REFERENCE,
         any_episode_latency=any(c.stats.latency_source == "episodes" for c in board.cells),
     )
 
@@ -105,7 +112,7 @@ class Shown:
 
 def _shown(entries: Sequence[Cell | Row]) -> Shown:
     return Shown(
-        smooth=any(fmt.finite(e.stats.ldlj) or fmt.finite(e.stats.sparc) for e in entries),
+        smooth=any(e.stats.ldlj.n or e.stats.sparc.n for e in entries),
         cost=any(e.stats.cost_per_episode is not None for e in entries),
     )
 
@@ -156,7 +163,31 @@ class _Budget:
         if len(data) > self.left:
             return Clip(media, None, mime, "left out to keep the page small")
         self.left -= len(data)
-        return Clip(media, _data_uri(data, mime), mime)
+        return Clip(media, _data_uri(data, mime), mime, replay=self.replay(media))
+
+    def replay(self, media: Media) -> Markup | None:
+        """The episode's 3D replay (studio plugin), built only when the reader opens it."""
+        viewer = _replay_module()
+        if media.replay is None or viewer is None:
+            return None
+        try:
+            data = media.replay.read_bytes()
+            replay = viewer.load_replay(data, str(media.replay))
+        except (OSError, ValueError):
+            return None
+        if len(data) > self.left:
+            return None
+        self.left -= len(data)
+        return Markup(viewer.fragment(replay, include_viewer=False, lazy=True))
+
+
+def _replay_module() -> Any:
+    """The studio's replay viewer, when that plugin (and its built bundle) is installed."""
+    try:
+        from vla_bench_studio import assets, replay
+    except ImportError:
+        return None
+    return replay if assets.REPLAY_BUNDLE.is_file() else None
 
 
 def shrink_gif(data: bytes, limit: int) -> bytes:

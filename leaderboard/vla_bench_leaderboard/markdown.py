@@ -28,8 +28,8 @@ def render(runs: Sequence[Run], problems: Sequence[str]) -> str:
 def _policy(entry: Cell | Row) -> str:
     p = entry.policy
     text = f"**{md_escape(p.name)}**"
-    if p.checkpoint:
-        text += f"<br>{md_escape(p.checkpoint)}"
+    if p.weights_label:
+        text += f"<br>{md_escape(p.weights_label)}"
     if p.config_label:
         text += f"<br><sub>{md_escape(p.config_label)}</sub>"
     return text
@@ -52,13 +52,25 @@ def _table(group: Group) -> list[str]:
 
 def _render(board: Leaderboard) -> str:
     out = ["# vla-bench leaderboard", ""]
+    if board.skipped:
+        out += [
+            f"> **Warning: {len(board.skipped)} run(s) skipped as malformed; the tables leave "
+            "them out.**",
+            "",
+            *(f"> - {md_escape(line)}" for line in board.skipped),
+            "",
+        ]
     if board.empty:
         out += [
             "No finished episodes in the runs given (`bench run ...`, then `bench report`).",
             "",
         ]
+    elif board.ranked == 0:
+        out += [md_escape(fmt.ALONE_NOTE), ""]
     for group in board.suite_groups:
         out += [f"## Suite {md_escape(group.title)}", ""]
+        if group.note:
+            out += [md_escape(group.note), ""]
         out += _table(group)
         out.append("")
     if board.task_groups:
@@ -75,15 +87,20 @@ def _render(board: Leaderboard) -> str:
                 out.append(f"- {name}: not ranked: {md_escape(cell.rank.reason)}")
             if cell.stats.first_error:
                 out.append(f"- {name}: first error: {md_escape(cell.stats.first_error)}")
+            out.extend(
+                f"- {name}: {md_escape(f)}" for f in cell.flags if f != cell.policy.ranked_reason
+            )
             out.extend(f"- {name}: {md_escape(n)}" for n in cell.notes)
         out.append("")
     out += [md_escape(fmt.RANK_NOTE) + " † = " + md_escape(fmt.UNRANKED_NOTE) + ".", ""]
+    out += [md_escape(fmt.SMOOTHNESS_NOTE), ""]
     if any(m.stats.latency_source == "episodes" for m in board.cells):
         out += [md_escape(fmt.LATENCY_FOOTNOTE), ""]
     if board.problems or board.notes:
         out += ["## Notes", ""]
         out += [f"- {md_escape(n)}" for n in [*board.problems, *board.notes]]
         out.append("")
+    out += ["## Methods", "", fmt.methods_markdown(), ""]
     if board.sources:
         out += [
             "## Runs",
@@ -101,7 +118,7 @@ def _render(board: Leaderboard) -> str:
                         s.status,
                         fmt.when(s.created),
                         s.harness_version,
-                        s.host,
+                        s.host.text,
                         s.command,
                     )
                 )

@@ -1,30 +1,31 @@
-"""The leaderboard as data: what every renderer (terminal, Markdown, HTML) shows, built once.
+"""The leaderboard as data: what every renderer (terminal, Markdown, HTML, CSV, JSON) shows.
 
 ``build(runs, problems)`` turns loaded runs into:
 
-- **cells**: one per policy and task (and task/track version), the runs of the same policy,
-  configuration and task merged (see *Merging* below);
-- **rows**: one per policy and suite, pooling that policy's cells of the suite;
-- **groups**: the sets of cells (per task) and rows (per suite) that are ranked together, and
-  notes saying why anything was ranked apart or not at all.
+- **cells**: one per policy and task (task version, track version and fingerprint), the runs
+  of the same policy and configuration merged (see *Merging*);
+- **rows**: one per policy and suite, over that policy's cells of the suite;
+- **groups**: the cells (per task) and rows (per suite) ranked together, and notes saying why
+  anything was ranked apart or not at all.
 
-Policies are identified by name, checkpoint, weights kind, device, dtype, backend options
-and ``n_action_steps``: two runs that differ in any of these are different rows.
+Identity. A policy is its name, its weights (by the content digest ``describe()`` records as
+``weights_digest``; by checkpoint path where no digest was recorded, which is flagged), weights
+kind, device, dtype, backend options and ``n_action_steps``: the configuration without the
+seed, whose runs are replicates. Runs that differ in any of these are different rows. A task
+is its name, version, track version and the fingerprint of what a policy sees: runs that
+differ are never merged.
 
-Merging. Several runs of the same policy, configuration and task version on the same track
-version are merged: their episodes are pooled and deduplicated by episode seed, the newest
-run's episode winning. A resumed or extended run therefore adds episodes, and a re-run
-replaces the old result for the same seeds, so no episode is counted twice. Every merged run
-is listed in the row's provenance, and a note says when they ran on different machines
-(latency then mixes hosts).
+Merging. The runs of one policy on one task are pooled. Runs with different ``--seed`` are
+*replicates*: every episode is kept and the seeds are listed. The same episode (task, track,
+episode seed) recorded for the same policy seed by several runs is counted once when the
+outcomes agree (a resumed or repeated run), and is a *conflict* when they differ: it is left
+out of every figure, the entry is not ranked, and the report says which runs disagree. Nothing
+is replaced silently. Where merged runs ran on different hosts, revisions or worker counts, or
+under load, the entry says so.
 
-Ranking. Only cells on the same task version and track version are ranked together (rows:
-the same set of such tasks). A group's leader is the entry with the highest success rate. An
-entry is *tied* with the leader when the difference is not significant at 5%: the exact
-McNemar test on the episodes both ran (same task, track version and seed), or, where they
-share no episode, overlapping Wilson 95% intervals. Entries whose weights are ``random`` (an
-untrained network: latency and memory only) and privileged experts (``scripted``: they read
-the simulator's state) are shown but never ranked on success.
+Ranking: see :mod:`vla_bench_leaderboard.ranking`. Entries whose weights are ``random`` (an
+untrained network: latency and memory only) and privileged experts (``privileged`` in the run
+record: they read the simulator's state) are shown but never ranked on success.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import shlex
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,36 +42,53 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import metrics
+from harness.errors import RunFormatError
 from harness.results import Run
-from harness.summary import act_latency, finite_mean, numeric, outcome_stats
+from harness.summary import chunk_length, numeric
+from vla_bench_leaderboard import ranking, records
+from vla_bench_leaderboard.records import PolicyInfo, RunInfo, TaskInfo
+from vla_bench_leaderboard.scores import Stats, compute_stats
 
-ALPHA = 0.05
-"""Significance level of the tie test against the leader."""
+UNKNOWN = records.UNKNOWN
 
-UNKNOWN = "?"
+REPLAY_ARTIFACT = "replay3d.json"
+"""The per-episode artifact an env writes for an interactive 3D replay (the studio's format)."""
 
 UNRANKED_RANDOM = "random weights: shown for latency and memory, never ranked on success"
 UNRANKED_PRIVILEGED = "privileged expert (reads simulator state): a reference, not ranked"
 UNRANKED_EMPTY = "no finished episodes"
-
-EpisodeKey = tuple[str, str, Any]
-"""(task, track version, seed): what makes two episodes of different policies the same one."""
+BY_PATH = (
+    "weights identified by checkpoint path only (no content digest recorded): different "
+    "weights saved to the same path would be merged"
+)
 
 
 # -- identities ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PolicyId:
-    """What makes two runs the same policy: name, checkpoint, weights and configuration."""
+    """What makes two runs the same policy: name, weights and configuration."""
 
     name: str
-    checkpoint: str | None
+    checkpoint: str | None  # the path, where the weights are identified by it
     weights: str
+    weights_digest: str | None = None
     device: str | None = None
     dtype: str | None = None
     n_action_steps: int | None = None
     options: str = "{}"
     privileged: bool = False
+
+    @property
+    def by_path(self) -> bool:
+        """True when a checkpoint is identified by its path rather than its content."""
+        return self.checkpoint is not None and self.weights_digest is None
+
+    @property
+    def weights_label(self) -> str:
+        """The checkpoint path, or the start of its content digest."""
+        if self.weights_digest:
+            return f"sha256:{self.weights_digest.removeprefix('sha256:')[:12]}"
+        return self.checkpoint or ""
 
     @property
     def config_label(self) -> str:
@@ -98,45 +115,19 @@ class PolicyId:
         return None
 
 
-@dataclass(frozen=True)
-class TaskInfo:
-    """A task as a run recorded it: name, versions, suite and what its metrics depend on."""
-
-    name: str
-    version: str
-    suite: str
-    track_version: str
-    has_ee: bool | None
-    control_hz: float | None
-    instruction: str = ""
-    plugin: str = ""
-
-    @property
-    def group_key(self) -> tuple[str, str, str]:
-        """Cells sharing this key may be ranked together."""
-        return (self.name, self.version, self.track_version)
-
-    @property
-    def label(self) -> str:
-        """``task vX · track vY``."""
-        return f"{self.name} v{self.version} · track {self.track_version}"
-
-
-@dataclass(frozen=True)
-class RunSource:
-    """Provenance of one run: what produced the numbers of the rows it contributes to."""
-
-    run_id: str
-    root: str
-    status: str
-    complete: bool
-    created: str
-    command: str
-    harness_version: str
-    plugins: tuple[str, ...]
-    host: str
-    git: str
-    notes: tuple[str, ...] = ()
+def policy_id(record: PolicyInfo) -> PolicyId:
+    """The identity of a run's policy (see the module docstring)."""
+    return PolicyId(
+        name=record.name,
+        checkpoint=None if record.weights_digest else record.checkpoint,
+        weights=record.weights,
+        weights_digest=record.weights_digest,
+        device=record.device,
+        dtype=record.dtype,
+        n_action_steps=record.n_action_steps,
+        options=record.options,
+        privileged=record.privileged,
+    )
 
 
 @dataclass(frozen=True)
@@ -148,45 +139,7 @@ class Media:
     episode: int
     seed: Any
     outcome: str
-
-
-# -- statistics ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Stats:
-    """Everything shown for one cell or row, computed from its episodes and act timings."""
-
-    episodes: int
-    successes: int
-    failures: int
-    errors: int
-    error_kinds: dict[str, int]
-    first_error: str | None
-    success_rate: float
-    ci_low: float
-    ci_high: float
-    mean_steps_to_success: float
-    ldlj: float
-    sparc: float
-    act_calls: int
-    act_p50_s: float
-    act_p95_s: float
-    latency_source: str  # "steps", "episodes" (per-episode medians), or "none"
-    n_action_steps: float
-    chunk_hz: float
-    action_hz: float
-    control_hz: float | None
-    peak_rss_bytes: int | None
-    peak_device_bytes: int | None
-    cost_per_episode: float | None
-    tokens_per_episode: float | None
-    outcomes: dict[EpisodeKey, bool] = field(repr=False)
-
-    @property
-    def realtime(self) -> bool | None:
-        """Whether the per-action rate keeps up with the task's control rate (None: unknown)."""
-        if self.control_hz is None or not math.isfinite(self.action_hz):
-            return None
-        return self.action_hz >= self.control_hz
+    replay: Path | None = None  # the episode's 3D replay (``*.replay3d.json``), when recorded
 
 
 @dataclass(frozen=True)
@@ -194,12 +147,23 @@ class Rank:
     """Where an entry stands in its group and how that was decided."""
 
     position: int | None
-    leader: bool = False
-    tied: bool = False
+    status: str = "unranked"  # see ranking.Verdict, or "unranked"
     p_value: float = math.nan
+    adjusted_p: float = math.nan
     method: str = ""
     reason: str | None = None  # why it is not ranked
     group_size: int = 0
+    others_tied: bool = False
+
+    @property
+    def leader(self) -> bool:
+        """The group's leader (never a lone entry: nothing was compared)."""
+        return self.status == "leader"
+
+    @property
+    def tied(self) -> bool:
+        """Not separated from the leader (the leader too, when anything is tied with it)."""
+        return self.status == "tied" or (self.leader and self.others_tied)
 
     @property
     def label(self) -> str:
@@ -212,17 +176,44 @@ class Rank:
 NOT_RANKED = Rank(position=None)
 
 
+def _common(sources: Sequence[RunInfo], what: str, values: list[str]) -> list[str]:
+    distinct = sorted(set(values))
+    if len(distinct) < 2:
+        return []
+    return [f"merged runs or invocations differ in {what}: {', '.join(distinct)}"]
+
+
+def latency_flags(sources: Sequence[RunInfo]) -> list[str]:
+    """Warnings about how comparable the latency of these runs (and their invocations) is."""
+    out = []
+    loaded = [s.run_id for s in sources if any(h.loaded for h in s.hosts)]
+    if loaded:
+        out.append(
+            "latency measured under load (other processes wanted more CPUs than were free) "
+            f"in {', '.join(loaded)}"
+        )
+    hosts = [h for s in sources for h in s.hosts]
+    out += _common(sources, "host (latency mixes machines)", [h.text for h in hosts])
+    out += _common(
+        sources,
+        "worker count (latency under different contention)",
+        [str(h.workers) for h in hosts],
+    )
+    return out
+
+
 @dataclass
 class Cell:
-    """One policy on one task version and track version (its runs merged)."""
+    """One policy on one task version, track version and fingerprint (its runs merged)."""
 
     policy: PolicyId
     task: TaskInfo
     episodes: pd.DataFrame
     stats: Stats
-    sources: list[RunSource]
+    sources: list[RunInfo]
     media: list[Media] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
     rank: Rank = NOT_RANKED
     act_s: np.ndarray | None = field(default=None, repr=False)
 
@@ -231,10 +222,30 @@ class Cell:
         """The suite the task belongs to."""
         return self.task.suite
 
+    @property
+    def flags(self) -> list[str]:
+        """Short warnings to show beside the entry."""
+        return _flags(self.policy, self.sources, bool(self.conflicts))
+
+
+def _flags(policy: PolicyId, sources: Sequence[RunInfo], conflicts: bool) -> list[str]:
+    out = []
+    if policy.ranked_reason:
+        out.append(policy.ranked_reason)
+    if conflicts:
+        out.append("episodes recorded twice with different outcomes (see the notes)")
+    if policy.by_path:
+        out.append(BY_PATH)
+    if any(not s.complete for s in sources):
+        out.append("includes an unfinished run")
+    out += _common(sources, "code revision", [s.git or UNKNOWN for s in sources])
+    out += latency_flags(sources)
+    return out
+
 
 @dataclass
 class Row:
-    """One policy on one suite: its cells of that suite pooled."""
+    """One policy on one suite: its cells of that suite together."""
 
     policy: PolicyId
     suite: str
@@ -244,28 +255,23 @@ class Row:
     act_s: np.ndarray | None = field(default=None, repr=False)
 
     @property
-    def sources(self) -> list[RunSource]:
+    def sources(self) -> list[RunInfo]:
         """Every run that contributed, once, newest first."""
-        seen: dict[str, RunSource] = {}
+        seen: dict[str, RunInfo] = {}
         for cell in self.cells:
             for source in cell.sources:
                 seen.setdefault(source.root, source)
         return sorted(seen.values(), key=lambda s: s.created, reverse=True)
 
     @property
-    def signature(self) -> tuple[tuple[str, str, str], ...]:
-        """The task versions and track versions this row covers."""
+    def signature(self) -> tuple[tuple[str, str, str, str], ...]:
+        """The task versions, track versions and fingerprints this row covers."""
         return tuple(sorted(c.task.group_key for c in self.cells))
 
     @property
     def flags(self) -> list[str]:
         """Short warnings to show beside the row."""
-        out = []
-        if self.policy.ranked_reason:
-            out.append(self.policy.ranked_reason)
-        if any(not s.complete for s in self.sources):
-            out.append("includes an unfinished run")
-        return out
+        return _flags(self.policy, self.sources, any(c.conflicts for c in self.cells))
 
 
 @dataclass
@@ -288,7 +294,8 @@ class Leaderboard:
     suite_groups: list[Group]
     notes: list[str]
     problems: list[str]
-    sources: list[RunSource]
+    sources: list[RunInfo]
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def cells(self) -> list[Cell]:
@@ -300,8 +307,14 @@ class Leaderboard:
         """Suites present, sorted."""
         return sorted({r.suite for r in self.rows})
 
+    @property
+    def ranked(self) -> int:
+        """How many entries hold a rank compared with another entry."""
+        entries: list[Cell | Row] = [*self.rows, *self.cells]
+        return sum(e.rank.status in ("leader", "tied", "below") for e in entries)
+
     def labels(self) -> dict[PolicyId, str]:
-        """A short label per policy, unique in this report (name, then checkpoint or config)."""
+        """A short label per policy, unique in this report (name, then weights or config)."""
         policies = sorted({r.policy for r in self.rows}, key=repr)
         names: dict[str, list[PolicyId]] = defaultdict(list)
         for p in policies:
@@ -312,7 +325,7 @@ class Leaderboard:
                 if len(same) == 1:
                     out[p] = name
                 else:
-                    detail = p.checkpoint or p.config_label or p.weights
+                    detail = p.weights_label or p.config_label or p.weights
                     out[p] = f"{name} ({detail})"
         if len(set(out.values())) < len(out):  # still ambiguous: fall back to the stable id
             out = {p: f"{label} #{p.slug[:4]}" for p, label in out.items()}
@@ -325,88 +338,6 @@ class Leaderboard:
 
 
 # -- reading runs --------------------------------------------------------------------------
-def _policy_id(meta: dict[str, Any]) -> PolicyId:
-    policy = meta.get("policy") or {}
-    config = policy.get("config") or {}
-    describe = policy.get("describe") or {}
-    options = config.get("options") or {}
-    n_act = policy.get("n_action_steps") or (meta.get("settings") or {}).get("n_action_steps")
-    checkpoint = describe.get("checkpoint") or config.get("checkpoint")
-    return PolicyId(
-        name=str(policy.get("name") or config.get("name") or UNKNOWN),
-        checkpoint=str(checkpoint) if checkpoint else None,
-        weights=str(describe.get("weights") or UNKNOWN),
-        device=str(config["device"]) if config.get("device") else None,
-        dtype=str(config["dtype"]) if config.get("dtype") else None,
-        n_action_steps=int(n_act) if n_act else None,
-        options=json.dumps(options, sort_keys=True, default=str),
-        privileged=bool(policy.get("privileged", False)),
-    )
-
-
-def _task_info(meta: dict[str, Any], task: str, notes: list[str]) -> TaskInfo:
-    record = (meta.get("tasks") or {}).get(task)
-    if not isinstance(record, dict):
-        notes.append(f"run.json has no record of task {task!r} (older run): versions unknown")
-        record = {}
-    spec = record.get("spec") or {}
-    track = record.get("track") or {}
-    plugin = record.get("plugin") or {}
-    hz = spec.get("control_hz")
-    return TaskInfo(
-        name=task,
-        version=str(spec.get("version", UNKNOWN)),
-        suite=str(spec.get("suite") or UNKNOWN),
-        track_version=str(track.get("version", UNKNOWN)),
-        has_ee=spec.get("has_ee_pose"),
-        control_hz=float(hz) if hz else None,
-        instruction=str(spec.get("instruction") or ""),
-        plugin=" ".join(str(plugin.get(k)) for k in ("distribution", "version") if plugin.get(k)),
-    )
-
-
-def _source(run: Run) -> RunSource:
-    meta = run.meta
-    prov = meta.get("provenance") or {}
-    host = prov.get("host") or {}
-    gpus = host.get("gpus") or []
-    memory = host.get("memory_bytes")
-    host_text = ", ".join(
-        str(p)
-        for p in (
-            host.get("hostname"),
-            host.get("cpu"),
-            f"{host['cpu_count']} CPUs" if host.get("cpu_count") else None,
-            f"{memory / 2**30:.0f} GiB" if isinstance(memory, int | float) and memory else None,
-            *gpus,
-        )
-        if p
-    )
-    plugins = tuple(
-        f"{p.get('distribution') or p.get('name')} {p.get('version') or ''}".strip()
-        + (" (failed to load)" if p.get("error") else "")
-        for p in prov.get("plugins") or []
-        if isinstance(p, dict)
-    )
-    git = prov.get("git") or {}
-    revision = git.get("revision")
-    git_text = f"{revision[:10]}{' (dirty)' if git.get('dirty') else ''}" if revision else ""
-    command = meta.get("command")
-    return RunSource(
-        run_id=str(meta.get("run_id") or run.root.name),
-        root=str(run.root),
-        status=str(meta.get("status") or UNKNOWN),
-        complete=run.complete,
-        created=str(meta.get("created") or ""),
-        command=shlex.join(map(str, command)) if isinstance(command, list) else str(command or ""),
-        harness_version=str(prov.get("harness_version") or UNKNOWN),
-        plugins=plugins,
-        host=host_text or UNKNOWN,
-        git=git_text,
-        notes=tuple(run.notes),
-    )
-
-
 def _normalise_episodes(episodes: pd.DataFrame) -> pd.DataFrame:
     """Coerce the columns the analysis relies on; older runs may hold None in them."""
     df = episodes.copy()
@@ -423,6 +354,8 @@ def _normalise_episodes(episodes: pd.DataFrame) -> pd.DataFrame:
     df["success"] = won.fillna(df["outcome"] == "success").astype(bool)
     for column in ("steps", "episode"):
         df[column] = numeric(df, column)
+    if "seed" not in df:
+        df["seed"] = None
     return df
 
 
@@ -430,8 +363,7 @@ def _normalise_episodes(episodes: pd.DataFrame) -> pd.DataFrame:
 class _Piece:
     """The episodes one run contributes to one cell, before merging."""
 
-    run: Run
-    source: RunSource
+    source: RunInfo
     task: TaskInfo
     episodes: pd.DataFrame
 
@@ -440,7 +372,7 @@ def _steps_act(run: Run, notes: list[str]) -> pd.DataFrame | None:
     """(task, episode, act_s, chunk) of a run's steps, or None with a note when unreadable."""
     try:
         steps = run.steps()
-    except Exception as exc:  # a torn parquet file must cost the latency column, not the report
+    except (OSError, ValueError) as exc:  # torn Parquet/Arrow: costs the latency column only
         notes.append(
             f"{run.root}: steps unreadable ({type(exc).__name__}: {exc}); "
             "latency from per-episode medians"
@@ -459,179 +391,77 @@ def _steps_act(run: Run, notes: list[str]) -> pd.DataFrame | None:
     return steps[keep]
 
 
-# -- statistics ----------------------------------------------------------------------------
-def _max_positive(x: np.ndarray) -> int | None:
-    x = x[np.isfinite(x) & (x > 0)]
-    return int(x.max()) if x.size else None
+# -- merging -------------------------------------------------------------------------------
+@dataclass
+class _Merged:
+    episodes: pd.DataFrame
+    sources: list[RunInfo]
+    notes: list[str]
+    conflicts: list[str]
 
 
-def compute_stats(
-    episodes: pd.DataFrame,
-    act_s: np.ndarray | None,
-    *,
-    n_action_steps: float,
-    has_ee: bool | None,
-    control_hz: float | None,
-    track_versions: dict[str, str],
-) -> Stats:
-    """The statistics of a set of episodes (one cell, or a row's cells pooled).
-
-    ``act_s`` holds every timed ``act`` call of these episodes (None: steps were not
-    available, and latency falls back to the per-episode medians, marked as such).
-    ``track_versions`` maps task to track version for the episode keys of the paired test.
-    """
-    n = len(episodes)
-    success = episodes["success"].to_numpy(dtype=bool)
-    # Success, errors and latency: the same definitions ``bench run`` and ``compare`` print.
-    out = outcome_stats(episodes)
-    lat, source = act_latency(episodes, act_s)
-    p50, p95 = lat["p50"], lat["p95"]
-    chunk_hz = 1.0 / p50 if math.isfinite(p50) and p50 > 0 else math.nan
-
-    cost = np.nan_to_num(numeric(episodes, "cost_usd"))
-    tokens = np.nan_to_num(numeric(episodes, "input_tokens")) + np.nan_to_num(
-        numeric(episodes, "output_tokens")
-    )
-    reported = bool(n) and bool((cost > 0).any() or (tokens > 0).any())
-    outcomes = {
-        (str(t), track_versions.get(str(t), UNKNOWN), _seed_key(s, e)): bool(ok)
-        for t, s, e, ok in zip(
-            episodes["task"], episodes["seed"], episodes["episode"], success, strict=True
-        )
-    }
-    return Stats(
-        episodes=n,
-        successes=out["successes"],
-        failures=out["failures"],
-        errors=out["errors"],
-        error_kinds=out["error_kinds"],
-        first_error=out["first_error"],
-        success_rate=out["success_rate"],
-        ci_low=out["ci_low"],
-        ci_high=out["ci_high"],
-        mean_steps_to_success=out["mean_steps_to_success"],
-        ldlj=finite_mean(numeric(episodes, "ldlj")) if has_ee is not False else math.nan,
-        sparc=finite_mean(numeric(episodes, "sparc")) if has_ee is not False else math.nan,
-        act_calls=int(lat["calls"]),
-        act_p50_s=p50,
-        act_p95_s=p95,
-        latency_source=source,
-        n_action_steps=n_action_steps,
-        chunk_hz=chunk_hz,
-        action_hz=chunk_hz * n_action_steps,
-        control_hz=control_hz,
-        peak_rss_bytes=_max_positive(numeric(episodes, "peak_rss_bytes")),
-        peak_device_bytes=_max_positive(numeric(episodes, "peak_device_bytes")),
-        cost_per_episode=float(cost.mean()) if reported else None,
-        tokens_per_episode=float(tokens.mean()) if reported else None,
-        outcomes=outcomes,
-    )
-
-
-def _seed_key(seed: Any, episode: Any) -> Any:
-    """The pairing key of an episode: its seed, or its index where an old run lacks seeds."""
-    if seed is None or (isinstance(seed, float) and math.isnan(seed)):
-        return f"episode {episode}"
-    return int(seed)
-
-
-def _chunk_length(steps: pd.DataFrame | None) -> float | None:
-    """Actions executed per act call, read off the steps (median chunk length)."""
-    if steps is None or "chunk" not in steps.columns or steps.empty:
-        return None
-    sizes = steps.groupby(["task", "episode", "chunk"]).size()
-    return float(sizes.median()) if len(sizes) else None
-
-
-# -- ranking -------------------------------------------------------------------------------
-def compare_to_leader(leader: Stats, other: Stats) -> tuple[bool, float, str]:
-    """(tied, p-value, how it was decided) for ``other`` against the group's leader.
-
-    Paired exact McNemar over the episodes both ran; Wilson interval overlap when they share
-    none (p-value NaN then).
-    """
-    shared = leader.outcomes.keys() & other.outcomes.keys()
-    if shared:
-        b = sum(leader.outcomes[k] and not other.outcomes[k] for k in shared)
-        c = sum(other.outcomes[k] and not leader.outcomes[k] for k in shared)
-        p = metrics.mcnemar_exact(b, c)
-        verdict = "tied with" if p >= ALPHA else "below"
-        return (
-            p >= ALPHA,
-            p,
-            f"{verdict} the leader: exact McNemar on {len(shared)} shared episodes "
-            f"(leader alone succeeded {b}, this alone {c}), p = {p:.3g}",
-        )
-    overlap = other.ci_high >= leader.ci_low
-    return (
-        overlap,
-        math.nan,
-        "no shared episodes: Wilson 95% intervals "
-        + ("overlap, so tied with the leader" if overlap else "do not overlap the leader's"),
-    )
-
-
-def rank_group(members: Sequence[Cell | Row]) -> None:
-    """Assign ``rank`` to every member of one comparable group (see the module docstring)."""
-    eligible = []
-    for m in members:
-        reason = m.policy.ranked_reason or (UNRANKED_EMPTY if m.stats.episodes == 0 else None)
-        if reason:
-            m.rank = Rank(position=None, reason=reason)
-        else:
-            eligible.append(m)
-    eligible.sort(key=lambda m: (-m.stats.success_rate, -m.stats.ci_low, -m.stats.episodes))
-    if not eligible:
-        return
-    leader = eligible[0]
-    size = len(eligible)
-    leader.rank = Rank(
-        position=1,
-        leader=True,
-        method="leader" if size > 1 else "the only ranked entry here",
-        group_size=size,
-    )
-    for position, m in enumerate(eligible[1:], start=2):
-        tied, p, method = compare_to_leader(leader.stats, m.stats)
-        m.rank = Rank(
-            position=1 if tied else position,
-            tied=tied,
-            p_value=p,
-            method=method,
-            group_size=size,
-        )
-    if any(m.rank.tied for m in eligible):
-        leader.rank = Rank(
-            position=1, leader=True, tied=True, method="leader (others tied)", group_size=size
-        )
-
-
-# -- building ------------------------------------------------------------------------------
-def _merge(pieces: list[_Piece]) -> tuple[pd.DataFrame, list[RunSource], list[str]]:
-    """Pool the pieces of one cell: newest run first, one episode per seed."""
-    pieces = sorted(pieces, key=lambda p: (p.source.created, p.source.run_id), reverse=True)
+def _merge(pieces: list[_Piece]) -> _Merged:
+    """Pool the pieces of one cell: replicates kept, repeats counted once, conflicts apart."""
+    pieces = sorted(pieces, key=lambda p: (p.source.created, p.source.run_id))
     frames = []
-    taken: set[Any] = set()
-    notes: list[str] = []
-    dropped = 0
     for piece in pieces:
         df = piece.episodes.copy()
         df["source_run"] = piece.source.root
-        keys = [_seed_key(s, e) for s, e in zip(df["seed"], df["episode"], strict=True)]
-        fresh = [k not in taken for k in keys]
-        dropped += len(keys) - sum(fresh)
-        taken.update(keys)
-        frames.append(df[fresh])
-    merged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    if len(pieces) > 1:
-        notes.append(
-            f"merged {len(pieces)} runs"
-            + (f"; {dropped} repeated episode(s) taken from the newest run" if dropped else "")
+        df["run_id"] = piece.source.run_id
+        df["policy_seed"] = piece.source.policy.seed
+        frames.append(df)
+    pooled = pd.concat(frames, ignore_index=True)
+    seeds = pooled["seed"].map(lambda s: None if s is None or pd.isna(s) else int(s))
+    keys = list(
+        zip(
+            pooled["policy_seed"].map(lambda s: -1 if s is None or pd.isna(s) else int(s)),
+            seeds.map(lambda s: "" if s is None else s),
+            pooled["episode"],
+            strict=True,
         )
-        hosts = {p.source.host for p in pieces}
-        if len(hosts) > 1:
-            notes.append("merged runs ran on different machines: latency mixes hosts")
-    return merged, [p.source for p in pieces], notes
+    )
+    pooled["_key"] = keys
+    keep = np.ones(len(pooled), dtype=bool)
+    notes: list[str] = []
+    conflicts: list[str] = []
+    repeated = 0
+    for _, group in pooled.groupby("_key", sort=False):
+        if len(group) == 1:
+            continue
+        if group["outcome"].nunique() == 1:
+            keep[group.index[1:]] = False  # the first (oldest) recording stands for all
+            repeated += len(group) - 1
+        else:
+            keep[group.index] = False
+            seed = group["seed"].iloc[0]
+            what = ", ".join(
+                f"{r} {o}" for r, o in zip(group["run_id"], group["outcome"], strict=True)
+            )
+            conflicts.append(
+                f"episode {int(group['episode'].iloc[0])} (seed {seed}, policy seed "
+                f"{group['policy_seed'].iloc[0]}) recorded with different outcomes: {what}"
+            )
+    merged = pooled[keep].drop(columns="_key").reset_index(drop=True)
+    if len(pieces) > 1:
+        notes.append(f"merged {len(pieces)} runs")
+    if repeated:
+        notes.append(
+            f"{repeated} episode(s) recorded by more than one run with the same outcome "
+            "(a resumed or repeated run): counted once"
+        )
+    if conflicts:
+        notes.append(
+            f"{len(conflicts)} episode(s) recorded twice with different outcomes are left out "
+            "of every figure and the entry is not ranked; resolve by removing the run that is "
+            "wrong: " + "; ".join(conflicts)
+        )
+    seeds_seen = sorted({p.source.policy.seed for p in pieces if p.source.policy.seed is not None})
+    if len(seeds_seen) > 1:
+        notes.append(
+            f"replicates: policy seeds {', '.join(map(str, seeds_seen))}; every episode of "
+            "each seed is kept"
+        )
+    return _Merged(merged, [p.source for p in reversed(pieces)], notes, conflicts)
 
 
 def _media(episodes: pd.DataFrame, notes: list[str]) -> list[Media]:
@@ -648,7 +478,9 @@ def _media(episodes: pd.DataFrame, notes: list[str]) -> list[Media]:
             extra = json.loads(raw) if isinstance(raw, str) else raw
         except json.JSONDecodeError:
             continue
-        rel = extra.get("video") if isinstance(extra, dict) else None
+        video = extra.get("video") if isinstance(extra, dict) else None
+        # the page embeds the GIF thumbnail (an MP4 beside it plays outside the page)
+        rel = video.get("gif") if isinstance(video, dict) else video
         if not rel:
             continue
         root = Path(str(row["source_run"])).resolve()
@@ -656,73 +488,16 @@ def _media(episodes: pd.DataFrame, notes: list[str]) -> list[Media]:
         if not path.is_relative_to(root):
             notes.append(f"video path {rel!r} points outside its run directory: ignored")
             continue
+        replay = None
+        if REPLAY_ARTIFACT in extra.get("artifacts", []):
+            replay = (
+                root / "parts" / str(row["task"]) / f"{int(row['episode']):06d}.{REPLAY_ARTIFACT}"
+            )
         if path.is_file():
-            found[kind] = Media(kind, path, int(row["episode"]), row["seed"], str(row["outcome"]))
+            found[kind] = Media(
+                kind, path, int(row["episode"]), row["seed"], str(row["outcome"]), replay
+            )
     return [found[k] for k in ("success", "failure") if k in found]
-
-
-def build(runs: Sequence[Run], problems: Sequence[str] = ()) -> Leaderboard:
-    """The leaderboard of a set of loaded runs (``problems``: directories that failed to load)."""
-    notes: list[str] = []
-    sources: list[RunSource] = []
-    pieces: dict[tuple[PolicyId, tuple[str, str, str]], list[_Piece]] = defaultdict(list)
-    steps_of: dict[str, pd.DataFrame | None] = {}
-    chunk_of: dict[str, float | None] = {}
-    for run in runs:
-        try:
-            source = _source(run)
-            sources.append(source)
-            notes.extend(f"{run.root}: {n}" for n in run.notes)
-            if run.episodes.empty:
-                notes.append(f"{run.root}: no finished episodes yet; nothing to show")
-                continue
-            policy = _policy_id(run.meta)
-            episodes = _normalise_episodes(run.episodes)
-            steps = _steps_act(run, notes)
-            steps_of[source.root] = steps
-            chunk_of[source.root] = _chunk_length(steps)
-            run_notes: list[str] = []
-            for task, group in episodes.groupby("task", sort=True):
-                info = _task_info(run.meta, str(task), run_notes)
-                pieces[(policy, info.group_key)].append(_Piece(run, source, info, group))
-            notes.extend(f"{run.root}: {n}" for n in run_notes)
-        except Exception as exc:  # one malformed run must not take the whole report down
-            notes.append(f"{run.root}: skipped, unreadable ({type(exc).__name__}: {exc})")
-
-    cells: list[Cell] = []
-    for (policy, _), group_pieces in pieces.items():
-        info = max(group_pieces, key=lambda p: p.source.created).task
-        merged, cell_sources, cell_notes = _merge(group_pieces)
-        act = _act_seconds(merged, steps_of)
-        k = policy.n_action_steps or _first(chunk_of.get(s.root) for s in cell_sources) or 1.0
-        stats = compute_stats(
-            merged,
-            act,
-            n_action_steps=float(k),
-            has_ee=info.has_ee,
-            control_hz=info.control_hz,
-            track_versions={info.name: info.track_version},
-        )
-        cell = Cell(policy, info, merged, stats, cell_sources, notes=cell_notes, act_s=act)
-        cell.media = _media(merged, cell.notes)
-        cells.append(cell)
-
-    task_groups = _task_groups(cells, notes)
-    rows = _rows(cells, steps_of, notes)
-    suite_groups = _suite_groups(rows, notes)
-    order = {id(r): i for i, g in enumerate(suite_groups) for r in g.members}
-    rows.sort(key=lambda r: (r.suite, order[id(r)], _rank_sort(r)))
-    return Leaderboard(rows, task_groups, suite_groups, notes, list(problems), sources)
-
-
-def _first(values: Any) -> Any:
-    return next((v for v in values if v), None)
-
-
-def _rank_sort(m: Cell | Row) -> tuple[float, float, str]:
-    position = m.rank.position if m.rank.position is not None else math.inf
-    rate = m.stats.success_rate if math.isfinite(m.stats.success_rate) else -1.0
-    return (position, -rate, m.policy.name)
 
 
 def _act_seconds(
@@ -740,8 +515,118 @@ def _act_seconds(
     return np.concatenate(chunks) if chunks else None
 
 
+# -- building ------------------------------------------------------------------------------
+def build(runs: Sequence[Run], problems: Sequence[str] = ()) -> Leaderboard:
+    """The leaderboard of a set of loaded runs (``problems``: directories that failed to load).
+
+    A run whose run.json is malformed (:class:`RunFormatError`) is skipped and listed in
+    ``skipped``; any other error is a bug and propagates.
+    """
+    notes: list[str] = []
+    skipped: list[str] = []
+    sources: list[RunInfo] = []
+    pieces: dict[tuple[PolicyId, tuple[str, str, str, str]], list[_Piece]] = defaultdict(list)
+    steps_of: dict[str, pd.DataFrame | None] = {}
+    chunk_of: dict[str, float | None] = {}
+    for run in runs:
+        try:
+            record = records.read(run)
+        except RunFormatError as exc:
+            skipped.append(f"{exc} (run skipped)")
+            continue
+        sources.append(record)
+        notes.extend(f"{run.root}: {n}" for n in record.notes)
+        if run.episodes.empty:
+            notes.append(f"{run.root}: no finished episodes yet; nothing to show")
+            continue
+        policy = policy_id(record.policy)
+        episodes = _normalise_episodes(run.episodes)
+        steps = _steps_act(run, notes)
+        steps_of[record.root] = steps
+        chunk_of[record.root] = chunk_length(steps)
+        for task, group in episodes.groupby("task", sort=True):
+            info = record.tasks[str(task)]
+            pieces[(policy, info.group_key)].append(_Piece(record, info, group))
+
+    cells: list[Cell] = []
+    for (policy, _), group_pieces in pieces.items():
+        info = max(group_pieces, key=lambda p: p.source.created).task
+        merged = _merge(group_pieces)
+        act = _act_seconds(merged.episodes, steps_of)
+        k = policy.n_action_steps or _first(chunk_of.get(s.root) for s in merged.sources) or 1.0
+        stats = compute_stats(
+            merged.episodes,
+            act,
+            n_action_steps=float(k),
+            has_ee=info.has_ee,
+            control_hz=info.control_hz,
+            tracks={info.name: info.track_key},
+        )
+        cell = Cell(
+            policy,
+            info,
+            merged.episodes,
+            stats,
+            merged.sources,
+            notes=merged.notes,
+            conflicts=merged.conflicts,
+            act_s=act,
+        )
+        cell.media = _media(merged.episodes, cell.notes)
+        cells.append(cell)
+
+    task_groups = _task_groups(cells, notes)
+    rows = _rows(cells, steps_of, notes)
+    suite_groups = _suite_groups(rows, notes)
+    order = {id(r): i for i, g in enumerate(suite_groups) for r in g.members}
+    rows.sort(key=lambda r: (r.suite, order[id(r)], _rank_sort(r)))
+    return Leaderboard(rows, task_groups, suite_groups, notes, list(problems), sources, skipped)
+
+
+def _first(values: Any) -> Any:
+    return next((v for v in values if v), None)
+
+
+def _rank_sort(m: Cell | Row) -> tuple[float, float, str]:
+    position = m.rank.position if m.rank.position is not None else math.inf
+    rate = m.stats.success_rate if math.isfinite(m.stats.success_rate) else -1.0
+    return (position, -rate, m.policy.name)
+
+
+def rank_group(members: Sequence[Cell | Row]) -> None:
+    """Assign ``rank`` to every member of one comparable group (see :mod:`.ranking`)."""
+    eligible: list[Cell | Row] = []
+    for m in members:
+        cells = m.cells if isinstance(m, Row) else [m]
+        conflicted = any(c.conflicts for c in cells)
+        reason = (
+            m.policy.ranked_reason
+            or (UNRANKED_EMPTY if m.stats.episodes == 0 else None)
+            or ("episodes recorded twice with different outcomes" if conflicted else None)
+        )
+        if reason:
+            m.rank = Rank(position=None, reason=reason)
+        else:
+            eligible.append(m)
+    verdicts = ranking.rank([m.stats.evidence for m in eligible])
+    size = sum(v.status in ("leader", "tied", "below", "alone") for v in verdicts)
+    others_tied = any(v.status == "tied" for v in verdicts)
+    for m, v in zip(eligible, verdicts, strict=True):
+        test = v.test
+        m.rank = Rank(
+            position=v.position,
+            status=v.status,
+            p_value=test.p_value if test else math.nan,
+            adjusted_p=test.adjusted if test else math.nan,
+            method=v.explanation if v.position is not None else "",
+            reason=None if v.position is not None else v.explanation,
+            group_size=size,
+            others_tied=others_tied,
+        )
+
+
 def _task_groups(cells: list[Cell], notes: list[str]) -> list[Group]:
-    by_key: dict[tuple[str, str, str], list[Cell]] = defaultdict(list)
+    by_key: dict[tuple[str, str, str, str], list[Cell]] = defaultdict(list)
     for cell in cells:
         by_key[cell.task.group_key].append(cell)
     groups = []
@@ -756,13 +641,14 @@ def _task_groups(cells: list[Cell], notes: list[str]) -> list[Group]:
     for task, versions in by_task.items():
         if len(versions) > 1:
             text = "; ".join(
-                f"task v{g.members[0].task.version}, track {g.members[0].task.track_version}: "
+                f"{g.members[0].task.label}: "
                 + ", ".join(sorted({c.policy.name for c in g.members}))
                 for g in versions
             )
             notes.append(
-                f"task {task!r} was run on different task or track versions, which are ranked "
-                f"separately (different episodes or a changed task are not comparable): {text}"
+                f"task {task!r} was run on different task or track versions or fingerprints, "
+                "which are never merged and are ranked separately (different episodes or a "
+                f"changed task are not comparable): {text}"
             )
             for g in versions:
                 g.note = (
@@ -802,23 +688,30 @@ def _rows(
             n_action_steps=chosen[0].stats.n_action_steps,
             has_ee=True in has_ee or None in has_ee,
             control_hz=hz.pop() if len(hz) == 1 else None,
-            track_versions={c.task.name: c.task.track_version for c in chosen},
+            tracks={c.task.name: c.task.track_key for c in chosen},
+            rates=[(c.stats.success_rate, c.stats.ci_low, c.stats.ci_high) for c in chosen],
         )
         rows.append(Row(policy, suite, chosen, stats, act_s=act))
     return rows
 
 
+def _episode_sets(row: Row) -> frozenset[Any]:
+    return frozenset(row.stats.outcomes)
+
+
 def _suite_groups(rows: list[Row], notes: list[str]) -> list[Group]:
-    by_key: dict[tuple[str, tuple[tuple[str, str, str], ...]], list[Row]] = defaultdict(list)
+    by_key: dict[tuple[str, Any, frozenset[Any]], list[Row]] = defaultdict(list)
     for row in rows:
-        by_key[(row.suite, row.signature)].append(row)
+        by_key[(row.suite, row.signature, _episode_sets(row))].append(row)
     groups = []
-    for (suite, signature), members in sorted(
-        by_key.items(), key=lambda kv: (kv[0][0], -len(kv[1]))
+    for (suite, signature, _), members in sorted(
+        by_key.items(), key=lambda kv: (kv[0][0], -len(kv[1]), str(kv[0][1]))
     ):
         rank_group(members)
         members.sort(key=_rank_sort)
-        tasks = ", ".join(f"{t} v{v}/track {tr}" for t, v, tr in signature)
+        tasks = ", ".join(
+            f"{t} v{v}/track {tr}" + (f"/{fp[:8]}" if fp else "") for t, v, tr, fp in signature
+        )
         groups.append(Group("suite", f"{suite}: {tasks}", suite, members))
     by_suite: dict[str, list[Group]] = defaultdict(list)
     for g in groups:
@@ -828,18 +721,19 @@ def _suite_groups(rows: list[Row], notes: list[str]) -> list[Group]:
             continue
         parts = "; ".join(
             ", ".join(sorted({r.policy.name for r in g.members}))
-            + " on "
-            + g.title.split(": ", 1)[1]
+            + f" on {g.title.split(': ', 1)[1]} ("
+            + ", ".join(f"{c.task.name} {c.stats.distinct}" for c in g.members[0].cells)
+            + " episodes)"
             for g in same
         )
         notes.append(
-            f"suite {suite!r}: policies ran different tasks or versions of it, so they are ranked "
-            f"in {len(same)} separate groups (success over different tasks is not comparable): "
-            f"{parts}"
+            f"suite {suite!r}: policies ran different tasks, versions or episodes of it, so "
+            f"their suite rows are ranked in {len(same)} separate groups (a suite mean over "
+            f"different tasks or episodes is not comparable; see the per-task ranks): {parts}"
         )
         for g in same:
             g.note = (
-                "Ranked only among policies that ran exactly these tasks and versions; "
-                f"suite {suite!r} has {len(same)} such groups (see the notes)."
+                "Ranked only among policies that ran exactly these tasks, versions and "
+                f"episodes; suite {suite!r} has {len(same)} such groups (see the notes)."
             )
     return groups

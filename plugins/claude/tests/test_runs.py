@@ -12,8 +12,9 @@ from vla_bench_claude.standin import AnthropicStandIn, OpenAIStandIn, serve
 
 from harness.cli import main as bench
 from harness.contract import PolicyConfig
+from harness.record import RunSettings
 from harness.results import load_run
-from harness.runner import RunSettings, execute
+from harness.run import execute
 
 
 def test_a_run_stops_cleanly_at_max_cost_and_never_stores_the_key(
@@ -53,7 +54,7 @@ def test_max_cost_holds_for_the_whole_run_across_worker_processes(
         config = PolicyConfig.parse_args("claude", args)
         report = execute(config, "cartpole", RunSettings(episodes=4, workers=2), out, ["test"])
     assert report.status == "stopped" and f"max_cost ${budget:.2f} reached" in str(report.detail)
-    spent = load_run(out).meta["spent_usd_this_invocation"]
+    spent = load_run(out).record.latest.spent_usd
     answered = [r for r in standin.requests if r.status == 200]
     per_call = spent / len(answered)  # every call here has about the same prompt
     assert 0.005 < per_call < 0.02

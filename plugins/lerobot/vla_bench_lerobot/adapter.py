@@ -3,8 +3,9 @@
 A LeRobot checkpoint names its inputs ``observation.images.<camera>`` (3 x H x W, floats in
 [0, 1]), ``observation.state`` (S,) and its output ``action`` (D,). A task gives images by
 camera name (H x W x 3 uint8), a state vector with named fields and an action space. By default
-cameras match by name and state/action vectors must have the same width; anything else fails
-with both sides listed. An explicit mapping can be passed as policy options:
+cameras match by name (``observation.image``, LeRobot's key for the only camera of an env such
+as Meta-World, matches a task's only camera) and state/action vectors must have the same width;
+anything else fails with both sides listed. An explicit mapping can be passed as policy options:
 
 ``camera_map=front:observation.images.top;wrist:observation.images.wrist``
     task camera ``:`` policy image key (``top`` is short for ``observation.images.top``).
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from harness.contract import Observation, TaskSpec
 
 IMAGE_PREFIX = "observation.images."
+SINGLE_IMAGE_KEY = "observation.image"
 STATE_KEY = "observation.state"
 ENV_STATE_KEY = "observation.environment_state"
 ACTION_KEY = "action"
@@ -241,7 +243,7 @@ def _match_cameras(
                 )
             mapping[key] = camera
     else:
-        mapping = {key: key.removeprefix(IMAGE_PREFIX) for key in policy.images}
+        mapping = {key: _default_camera(key, task_cams) for key in policy.images}
     missing = [key for key in policy.images if mapping.get(key) not in task_cams]
     if missing:
         raise FeatureMismatchError(
@@ -251,6 +253,13 @@ def _match_cameras(
             + ";".join(f"{c}:{k}" for c, k in zip(task_cams, policy.images, strict=False))
         )
     return {key: mapping[key] for key in policy.images}
+
+
+def _default_camera(key: str, task_cams: Sequence[str]) -> str:
+    """The task camera a policy image key names when no camera_map is given."""
+    if key == SINGLE_IMAGE_KEY and len(task_cams) == 1:
+        return task_cams[0]
+    return key.removeprefix(IMAGE_PREFIX)
 
 
 def _match_state(

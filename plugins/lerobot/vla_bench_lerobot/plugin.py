@@ -14,6 +14,9 @@ from vla_bench_lerobot.backends import BACKENDS
 if TYPE_CHECKING:
     from harness.registry import Registry
 
+ACTION_SPACES = ("ee_delta_7d", "metaworld_xyz_gripper", "libero_ee_delta_7d")
+"""The task action spaces a LeRobot checkpoint can drive when its action width matches."""
+
 
 @hookimpl
 def vla_bench_register_policies(registry: Registry) -> None:
@@ -24,5 +27,5 @@ def vla_bench_register_policies(registry: Registry) -> None:
             name,
             "vla_bench_lerobot.policy:LeRobotPolicy",
             description=backend.description,
-            action_spaces=("ee_delta_7d",),
+            action_spaces=ACTION_SPACES,
         )

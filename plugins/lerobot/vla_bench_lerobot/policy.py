@@ -66,6 +66,7 @@ from vla_bench_lerobot.loading import (
     load_pretrained,
     positive_int_option,
 )
+from vla_bench_lerobot.plugin import ACTION_SPACES
 
 if TYPE_CHECKING:
     import gymnasium
@@ -103,7 +104,7 @@ class LeRobotPolicy(PolicyBase):
     """A LeRobot policy behind the vla-bench Policy protocol; ``config.name`` (the registered
     name) picks the backend."""
 
-    action_spaces: ClassVar[tuple[str, ...]] = ("ee_delta_7d",)
+    action_spaces: ClassVar[tuple[str, ...]] = ACTION_SPACES
     warmup_calls = 1
 
     def __init__(self, config: PolicyConfig, built: Built | None = None) -> None:

@@ -59,5 +59,5 @@ def test_bench_run_openvla_on_a_manipulation_task(tmp_path: Path) -> None:
     actions = np.stack(list(steps["action"]))
     assert actions.shape[1] == 7 and np.isfinite(actions).all()
     assert int(run.episodes["decode_failures"].sum()) == 0
-    described = run.meta["policy"]["describe"]
+    described = run.record.policy.describe
     assert described["weights"] == "pretrained" and described["unnorm_key"] == "bridge_orig"

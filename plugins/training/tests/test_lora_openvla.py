@@ -120,7 +120,7 @@ def test_finetune_through_the_cli_then_bench_run(
 
     loaded = load_run(run)
     assert loaded.complete and len(loaded.episodes) == 1
-    described = loaded.meta["policy"]["describe"]
+    described = loaded.record.policy.describe
     assert described["weights"] == "finetuned" and described["unnorm_key"] == key
 
 

@@ -58,9 +58,9 @@ def test_train_then_bench_run_loads_the_checkpoint(
 
     loaded = load_run(run)
     assert loaded.complete and len(loaded.episodes) == 1
-    assert loaded.meta["policy"]["config"]["checkpoint"] == str(ckpt)
+    assert loaded.record.policy.config["checkpoint"] == str(ckpt)
     # Trained here from scratch: the leaderboard must not call these weights "pretrained".
-    described = loaded.meta["policy"]["describe"]
+    described = loaded.record.policy.describe
     assert described["weights"] == "trained"
     assert described["training"]["steps"] == 3
     assert described["training"]["dataset"] == str(handle_demos)

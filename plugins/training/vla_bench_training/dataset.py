@@ -100,36 +100,67 @@ class Episode:
 
 
 class DatasetWriter:
-    """Creates a LeRobot dataset at ``root`` for ``spec`` and appends :class:`Episode` s.
+    """Creates a LeRobot dataset at ``root`` for ``spec`` (or, with ``append``, reopens the one
+    there) and appends :class:`Episode` s.
 
-    Use it as a context manager: the dataset appears at ``root`` when the block ends normally;
-    if it raises (or is interrupted), nothing is left behind.
+    Use it as a context manager. A new dataset is written in a hidden sibling directory and
+    appears at ``root`` only when the block ends normally; if it raises (or is interrupted),
+    nothing is left behind. Appending writes in place, an episode at a time: a failure keeps
+    the episodes already there (and those this writer finished), never a partial one.
     """
 
     def __init__(
-        self, root: Path, spec: TaskSpec, fps: float, image_size: tuple[int, int] | None = None
+        self,
+        root: Path,
+        spec: TaskSpec,
+        fps: float,
+        image_size: tuple[int, int] | None = None,
+        *,
+        append: bool = False,
     ) -> None:
         import datasets
         from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
         datasets.disable_progress_bars()  # one bar per saved episode drowns the real progress
-        if root.exists() and (not root.is_dir() or any(root.iterdir())):
-            raise DatasetError(f"{root} exists and is not empty; pass a new -o directory")
         if abs(fps - round(fps)) > 1e-9:
             raise DatasetError(f"task {spec.name!r} runs at {fps} Hz; LeRobot needs whole fps")
         self.spec = spec
         self.root = root
+        sizes = set(spec.cameras.values())
+        self.image_size = image_size or (next(iter(sizes)) if sizes else (0, 0))
+        self.episodes = 0
+        self.frames = 0
+        self.first_index = 0
+        """Index of the first episode this writer adds (the episodes already there, appending)."""
+        self._scratch: Path | None = None
+        wanted = features(spec, self.image_size)
+        if append and (root / "meta" / "info.json").is_file():
+            self.staging = root
+            self.dataset = LeRobotDataset.resume(
+                f"vla-bench/{spec.name}", root=root, video_backend=VIDEO_BACKEND
+            )
+            have = {k: tuple(v["shape"]) for k, v in self.dataset.meta.features.items()}
+            if self.dataset.meta.fps != round(fps) or any(
+                have.get(k) != tuple(v["shape"]) for k, v in wanted.items()
+            ):
+                raise DatasetError(
+                    f"{root} holds a dataset of other features or fps than {spec.name!r} at "
+                    f"{self.image_size[0]}x{self.image_size[1]} px; append to a matching "
+                    "dataset or pass a new directory"
+                )
+            self.first_index = self.dataset.meta.total_episodes
+            return
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise DatasetError(f"{root} exists and is not empty; pass a new -o directory")
         root.parent.mkdir(parents=True, exist_ok=True)
         self._scratch = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.partial-"))
         # LeRobot creates the dataset directory itself and refuses an existing one.
         self.staging = self._scratch / "dataset"
-        sizes = set(spec.cameras.values())
-        self.image_size = image_size or (next(iter(sizes)) if sizes else (0, 0))
         try:
             self.dataset = LeRobotDataset.create(
                 repo_id=f"vla-bench/{spec.name}",
                 fps=round(fps),
-                features=features(spec, self.image_size),
+                features=wanted,
                 root=self.staging,
                 robot_type=ROBOT_TYPE,
                 use_videos=False,
@@ -139,8 +170,6 @@ class DatasetWriter:
         except BaseException:
             shutil.rmtree(self._scratch, ignore_errors=True)
             raise
-        self.episodes = 0
-        self.frames = 0
 
     def __enter__(self) -> DatasetWriter:
         return self
@@ -168,7 +197,7 @@ class DatasetWriter:
             self.dataset.add_frame(frame)
         self.dataset.save_episode()
         line = {
-            "episode_index": self.episodes,
+            "episode_index": self.first_index + self.episodes,
             "seed": episode.seed,
             "success": episode.success,
             "frames": len(episode),
@@ -188,8 +217,11 @@ class DatasetWriter:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     def close(self) -> None:
-        """Flush parquet footers and metadata (the dataset is unreadable without this) and move
-        the finished dataset to ``root``."""
+        """Flush parquet footers and metadata (the dataset is unreadable without this); a new
+        dataset then moves to ``root``."""
+        if self._scratch is None:
+            self.dataset.finalize()
+            return
         try:
             self.dataset.finalize()
             if self.root.exists():
@@ -199,8 +231,12 @@ class DatasetWriter:
             shutil.rmtree(self._scratch, ignore_errors=True)
 
     def abort(self) -> None:
-        """Drop everything written so far; ``root`` stays as it was."""
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        """Drop a new dataset (``root`` stays as it was); an appended one keeps its whole
+        episodes."""
+        if self._scratch is None:
+            self.dataset.finalize()
+        else:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
 
 def open_dataset(root: Path, config: Any | None = None) -> Any:

@@ -102,7 +102,7 @@ def record_demos(
         raise TrainingInputError(
             "--noise is a standard deviation (fraction of each bound); must be >= 0"
         )
-    progress = progress or Progress(live=False)
+    progress = progress or Progress.quiet()
     task, expert_factory = load_task(task_name)
     expert = expert_factory(PolicyConfig(name="scripted"))
     rng = np.random.default_rng(seed_base)

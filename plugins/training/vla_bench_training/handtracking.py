@@ -545,15 +545,17 @@ def import_logs(
     keep_failed: bool = False,
     image_size: tuple[int, int] | None = None,
     progress: Progress | None = None,
+    append: bool = False,
 ) -> ImportSummary:
-    """Import ``paths`` into a dataset at ``out`` and replay-check each demonstration."""
+    """Import ``paths`` into a dataset at ``out`` and replay-check each demonstration;
+    ``append`` adds them to the dataset already at ``out`` (the studio's demos, one by one)."""
     from harness.plugins import registry
 
     if seeds is not None and len(seeds) != len(paths):
         raise HandTrackingError(
             f"--seed given {len(seeds)} times for {len(paths)} logs; give one per log"
         )
-    progress = progress or Progress(live=False)
+    progress = progress or Progress.quiet()
     task = registry().get("task", task_name).load()()
     if task.spec.action_space.name != "ee_delta_7d":
         raise HandTrackingError(
@@ -572,7 +574,7 @@ def import_logs(
             )
     summary = ImportSummary(task_name, len(logs), 0, 0, 0)
     with (
-        DatasetWriter(out, task.spec, task.spec.control_hz, image_size) as writer,
+        DatasetWriter(out, task.spec, task.spec.control_hz, image_size, append=append) as writer,
         progress.counter("log", len(logs)) as counter,
     ):
         for done, log in enumerate(logs, start=1):

@@ -397,7 +397,7 @@ def optimize(
     window: list[tuple[float, float]] = []
     step = 0
     peft_model.train()
-    with (progress or Progress(live=False)).counter("step", steps) as counter:
+    with (progress or Progress.quiet()).counter("step", steps) as counter:
         while step < steps:
             for batch in epoch():
                 loss, accuracy = loss_and_accuracy(peft_model, batch, num_patches)

@@ -7,6 +7,7 @@ the elapsed time and an ETA, so a log shows where a long run is and when it will
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -85,6 +86,11 @@ class Progress:
             from rich.console import Console
 
             self._console = Console(file=self.stream)
+
+    @classmethod
+    def quiet(cls) -> Progress:
+        """A reporter that shows nothing, for library calls that ask for no progress."""
+        return cls(io.StringIO(), live=False, interval_s=float("inf"))
 
     def line(self, text: str) -> None:
         """One line of text (above the bar on a terminal)."""

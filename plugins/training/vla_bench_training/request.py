@@ -30,4 +30,4 @@ class TrainRequest:
     """Also save a checkpoint every N steps (0: only at the end)."""
     resume: bool = False
     """Continue the run already in ``out`` from its newest checkpoint."""
-    progress: Progress = field(default_factory=lambda: Progress(live=False), compare=False)
+    progress: Progress = field(default_factory=Progress.quiet, compare=False)

@@ -19,6 +19,7 @@ import numpy as np
 
 from harness.baselines import RandomPolicy
 from harness.contract import PolicyConfig
+from harness.episode import run_episode
 from harness.plugins import registry
 from harness.registry import load_target
 
@@ -29,19 +30,23 @@ def run(task, policy, episodes, render: bool) -> tuple[int, list[float], list[in
     start = time.perf_counter()
     for episode in episodes:
         env = task.make_env(episode, render=render)
-        obs, info = env.reset(seed=episode.seed)
-        policy.reset(task.spec, episode, env)
-        total, steps = 0.0, 0
-        while True:
-            obs, reward, terminated, truncated, info = env.step(policy.act(obs).actions[0])
-            total += reward
-            steps += 1
-            if terminated or truncated or info["success"] or steps >= task.spec.max_steps:
-                break
-        successes += bool(info["success"])
-        returns.append(total)
-        lengths.append(steps)
-        env.close()
+        rewards: list[float] = []
+        try:
+            end = run_episode(
+                env,
+                episode,
+                lambda obs: int(policy.act(obs).actions[0][0]),
+                max_steps=task.spec.max_steps,
+                on_reset=lambda obs, info, env=env, episode=episode: policy.reset(
+                    task.spec, episode, env
+                ),
+                on_step=lambda step, action, reward, info, obs, r=rewards: r.append(reward),
+            )
+        finally:
+            env.close()
+        successes += end.outcome == "success"
+        returns.append(sum(rewards))
+        lengths.append(end.steps)
     return successes, returns, lengths, time.perf_counter() - start
 
 
@@ -55,7 +60,7 @@ def main() -> None:
     print(f"{'task':<16}{'policy':<10}{'success':>14}{'return':>10}{'steps':>9}{'wall s':>9}")
     for name in reg.resolve_tasks("games"):
         entry = reg.get("task", name)
-        task = entry.load()()
+        task = reg.build_task(name)
         episodes = task.track().head(args.episodes).episodes
         policies = {
             "scripted": load_target(entry.extra["expert"])(PolicyConfig(name="scripted")),

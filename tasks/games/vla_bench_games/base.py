@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import string
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,10 @@ import numpy as np
 from gymnasium import spaces
 
 from harness.contract import EpisodeSpec, Observation, TaskSpec, Track, seeded_track
+
+# pygame (Gymnasium's renderer) imports pkg_resources, which warns on every command that
+# renders a game; the warning is about pygame's packaging, nothing a user can act on.
+warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning, "pygame")
 
 TRACK_EPISODES = 50
 """Episodes in every games track (the seeds are ``base_seed + i``)."""

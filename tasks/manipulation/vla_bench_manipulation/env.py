@@ -6,7 +6,9 @@ gripper closes for +1 and opens for -1. The target drives a mocap body welded to
 hand, so the hand follows it through real contact physics (500 Hz); one ``step`` is one 10 Hz
 control period. A subclass adds its bodies, samples an episode from the seed and says when it
 is solved. The reward is 1.0 on a step that ends in success (which also terminates the
-episode), else 0.0; ``truncated`` comes at the task's ``max_steps``.
+episode), else 0.0; ``truncated`` comes at the task's ``max_steps``. Besides ``ee_pose`` (at
+the end of the step), ``info["ee_path"]`` holds the hand's position after every physics
+substep of the step (float64, ``n_substeps x 3``), for smoothness measured at the physics rate.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from gymnasium import spaces
 
 from harness.contract import EE_DELTA_7D, with_bounds
 from vla_bench_manipulation.geometry import quat_from_euler, quat_mul
+from vla_bench_manipulation.replay import ARTIFACT, PoseLog
 from vla_bench_manipulation.scene import FINGER_TRAVEL, HIDDEN_GROUP, world_xml
 
 CONTROL_HZ = 10.0
@@ -71,7 +74,8 @@ FLUNG_DISTANCE = 2.9
 """An object this far out has left the floor (3 m half-size): only a physics blow-up does that."""
 FLUNG_SPEED = 8.0
 """Nothing the gripper (0.5 m/s) can do legitimately makes an object this fast (m/s)."""
-_INTERPOLATION_CHUNKS = 5
+INTERPOLATION_CHUNKS = 5
+"""A control step moves the mocap target in this many equal increments (the studio ports this)."""
 
 _INSTRUCTION_SPACE = spaces.Text(max_length=256, charset=string.printable)
 
@@ -158,6 +162,8 @@ class ManipulationEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
         xml = world_xml(
             self.task_name, self._bodies_xml(), image_size=self.image_size, shadows=shadows
         )
+        self.xml = xml
+        """The MJCF the model was compiled from (the studio loads it into MuJoCo's WASM build)."""
         self.model = mujoco.MjModel.from_xml_string(xml)
         self.data = mujoco.MjData(self.model)
         m = self.model
@@ -200,6 +206,8 @@ class ManipulationEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
         self._steps = 0
         self._clipped_total = 0
         self._warnings = 0
+        self._seed: int | None = None
+        self._poses = PoseLog()
 
     # -- what a task provides -----------------------------------------------------------------
     @classmethod
@@ -282,6 +290,8 @@ class ManipulationEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
         self._steps = 0
         self._clipped_total = 0
         self._warnings = self._divergence_warnings()
+        self._seed = seed
+        self._poses.start(d)
         success, progress = self.evaluate()
         return self._observe(), self._info(success, progress, 0)
 
@@ -302,15 +312,24 @@ class ManipulationEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
 
         # Move the mocap target in a few increments so the hand is pulled, not yanked.
         old_pos, old_quat = self._target_pos, self._target_quat
-        per_chunk = self.n_substeps // _INTERPOLATION_CHUNKS
-        for k in range(1, _INTERPOLATION_CHUNKS + 1):
-            t = k / _INTERPOLATION_CHUNKS
+        per_chunk = self.n_substeps // INTERPOLATION_CHUNKS
+        # The hand's position after every physics substep, for smoothness at the physics rate:
+        # a free joint's qpos is its body's world position, so no kinematics pass is needed.
+        path = np.empty((self.n_substeps, 3))
+        hand = slice(self._hand_qpos, self._hand_qpos + 3)
+        done = 0
+        for k in range(1, INTERPOLATION_CHUNKS + 1):
+            t = k / INTERPOLATION_CHUNKS
             d.mocap_pos[self._mocap] = old_pos + t * (new_pos - old_pos)
             q = (1 - t) * old_quat + t * new_quat
             d.mocap_quat[self._mocap] = q / np.linalg.norm(q)
-            n = per_chunk if k < _INTERPOLATION_CHUNKS else self.n_substeps - per_chunk * (k - 1)
-            mujoco.mj_step(m, d, nstep=n)
+            n = per_chunk if k < INTERPOLATION_CHUNKS else self.n_substeps - per_chunk * (k - 1)
+            for _ in range(n):
+                mujoco.mj_step(m, d)
+                path[done] = d.qpos[hand]
+                done += 1
         mujoco.mj_forward(m, d)
+        self._poses.add(d)
         self._target_pos, self._target_quat = new_pos, new_quat
         self._steps += 1
 
@@ -318,16 +337,18 @@ class ManipulationEnv(gymnasium.Env[dict[str, Any], np.ndarray]):
         if failure is not None:
             info = self._info(False, {}, n_clipped)
             info["failure"] = failure
+            info["ee_path"] = path
             return self._observe(), 0.0, True, False, info
         success, progress = self.evaluate()
         truncated = self._steps >= self.max_steps
-        return (
-            self._observe(),
-            float(success),
-            success,
-            truncated,
-            self._info(success, progress, n_clipped),
-        )
+        info = self._info(success, progress, n_clipped)
+        info["ee_path"] = path
+        return self._observe(), float(success), success, truncated, info
+
+    def episode_artifacts(self) -> dict[str, bytes]:
+        """The episode's 3D replay: geometry and every body's pose per step (see replay.py)."""
+        about = {"task": self.task_name, "seed": self._seed, "control_hz": CONTROL_HZ}
+        return {ARTIFACT: self._poses.to_json(self.model, instruction=self.instruction, **about)}
 
     def render(self) -> np.ndarray | None:
         """The front camera image (Gymnasium's ``rgb_array`` render mode)."""

@@ -35,4 +35,5 @@ def vla_bench_register_tasks(registry: Registry) -> None:
             suite="manipulation",
             description=description,
             expert=f"vla_bench_manipulation.{module}:{expert}",
+            action_space="ee_delta_7d",
         )

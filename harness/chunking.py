@@ -1,0 +1,215 @@
+"""Executing action chunks: a policy answers with T actions; K of them run before it is asked again.
+
+:class:`ChunkExecutor` wraps a policy the way openpi-client's action-chunk broker does, and is
+where every action a policy returns is checked (shape, finiteness, discrete index, reported
+cost), timed (round trip, after warm-up; the backend's own model time beside it), clipped to
+the action space (counted) and logged per step for the step table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from harness.contract import ActionChunk, ActionSpace, Observation, Policy, Spending
+from harness.deadline import CallTimeout, Deadline
+from harness.results import STEP_SCHEMA
+
+EE_FIELDS = ("ee_x", "ee_y", "ee_z", "ee_qw", "ee_qx", "ee_qy", "ee_qz")
+
+
+class BadAction(ValueError):
+    """A policy returned NaN/inf, the wrong shape, an invalid discrete index or a bad cost."""
+
+
+class PolicyTimeout(TimeoutError):
+    """One ``act`` call ran past ``--step-timeout`` (even if the policy caught the alarm)."""
+
+
+def check_chunk(chunk: ActionChunk, space: ActionSpace) -> None:
+    """Raise :class:`BadAction` unless ``chunk`` holds usable actions for ``space``."""
+    actions = chunk.actions
+    if actions.ndim != 2 or actions.shape[0] < 1 or actions.shape[1] != space.dim:
+        raise BadAction(
+            f"policy returned actions of shape {actions.shape}; task needs (T, {space.dim}) "
+            f"with T >= 1 for action space {space.name!r}"
+        )
+    if not np.all(np.isfinite(actions)):
+        raise BadAction("policy returned a non-finite action (NaN or inf)")
+    if space.discrete:
+        idx = actions[:, 0]
+        if np.any(idx != np.round(idx)) or np.any(idx < 0) or np.any(idx >= len(space.names)):
+            raise BadAction(
+                f"policy returned discrete action(s) {idx.tolist()}; valid indices are "
+                f"0..{len(space.names) - 1}"
+            )
+    cost = chunk.cost_usd
+    if not isinstance(cost, int | float) or not math.isfinite(cost) or cost < 0:
+        raise BadAction(f"policy reported cost_usd={cost!r}; it must be a finite number >= 0")
+
+
+class ChunkExecutor:
+    """One episode's chunk execution: ``next_action(obs)`` returns the action to execute now.
+
+    ``n_action_steps`` rows of each chunk are executed (None: all of them). ``observe`` is
+    called with the observations of steps served from the queue, when the policy has it.
+    ``timed`` is False during warm-up. Per-step bookkeeping is kept as plain lists and turned
+    into columns once by :meth:`table` (cheaper per step than building rows).
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        space: ActionSpace,
+        n_action_steps: int | None,
+        *,
+        deadline: Deadline | None = None,
+        step_timeout_s: float = 0.0,
+        spending: Spending | None = None,
+    ) -> None:
+        self.policy = policy
+        self.space = space
+        self.k = n_action_steps
+        self.deadline = deadline
+        self.timeout = step_timeout_s
+        self.spending = spending
+        self._observe: Callable[[Observation], None] | None = getattr(policy, "observe", None)
+        self._low, self._high = np.asarray(space.low), np.asarray(space.high)
+        self._queue: list[np.ndarray] = []
+        self._chunk_id = -1
+        self._pos = 0
+        self.calls = 0
+        self.clipped_total = 0
+        self.decode_failures = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cost_usd = 0.0
+        self.peak_device_bytes: int | None = None
+        self.act_times: list[float] = []
+        self.model_times: list[float] = []
+        # the step log
+        self.chunk: list[int] = []
+        self.chunk_pos: list[int] = []
+        self.act_s: list[float] = []
+        self.model_s: list[float] = []
+        self.chunk_info: list[str | None] = []
+        self.raw_actions: list[np.ndarray] = []
+        self.actions: list[np.ndarray] = []
+        self.clipped: list[bool] = []
+
+    def call_policy(self, observation: Observation) -> ActionChunk:
+        """One checked, deadline-limited ``act`` call (also used for untimed warm-up)."""
+        start = time.perf_counter()
+        try:
+            if self.deadline is None:
+                chunk = self.policy.act(observation)
+            else:
+                chunk = self.deadline.call("act()", self.timeout, self.policy.act, observation)
+        except CallTimeout as exc:
+            raise PolicyTimeout(f"act() took longer than --step-timeout {exc.seconds:g}s") from None
+        elapsed = time.perf_counter() - start
+        if self.timeout > 0 and elapsed > self.timeout:  # it caught the alarm and went on
+            raise PolicyTimeout(
+                f"act() took {elapsed:.1f}s, longer than --step-timeout {self.timeout:g}s"
+            )
+        if not isinstance(chunk, ActionChunk):
+            raise BadAction(f"act() returned {type(chunk).__name__}, not an ActionChunk")
+        check_chunk(chunk, self.space)
+        self._last_elapsed = elapsed
+        return chunk
+
+    def next_action(self, observation: Observation) -> Any:
+        """The action to execute for ``observation``: an array, or an int index (discrete)."""
+        if not self._queue:
+            chunk = self.call_policy(observation)
+            self._take(chunk)
+        else:
+            if self._observe is not None:
+                self._observe(observation)
+            self.act_s.append(math.nan)
+            self.model_s.append(math.nan)
+            self.chunk_info.append(None)
+        raw = self._queue.pop(0)
+        self.chunk.append(self._chunk_id)
+        self.chunk_pos.append(self._pos)
+        self._pos += 1
+        self.raw_actions.append(raw)
+        if self.space.discrete:
+            self.actions.append(raw)
+            self.clipped.append(False)
+            return int(raw[0])
+        if (raw < self._low).any() or (raw > self._high).any():
+            action = np.clip(raw, self._low, self._high)
+            self.clipped.append(True)
+            self.clipped_total += 1
+        else:
+            action = raw
+            self.clipped.append(False)
+        self.actions.append(action)
+        return action
+
+    def _take(self, chunk: ActionChunk) -> None:
+        self.calls += 1
+        self.act_times.append(self._last_elapsed)
+        self.act_s.append(self._last_elapsed)
+        if chunk.model_time_s is not None:
+            self.model_times.append(float(chunk.model_time_s))
+            self.model_s.append(float(chunk.model_time_s))
+        else:
+            self.model_s.append(math.nan)
+        self.decode_failures += chunk.decode_failures
+        self.input_tokens += chunk.input_tokens
+        self.output_tokens += chunk.output_tokens
+        self.cost_usd += chunk.cost_usd
+        if self.spending is not None:
+            self.spending.add(chunk.cost_usd)
+        if chunk.peak_memory_bytes is not None:
+            self.peak_device_bytes = max(self.peak_device_bytes or 0, chunk.peak_memory_bytes)
+        self.chunk_info.append(
+            json.dumps(chunk.info, sort_keys=True, default=str) if chunk.info else None
+        )
+        rows = chunk.actions[: self.k] if self.k else chunk.actions
+        self._queue = list(rows)
+        self._chunk_id += 1
+        self._pos = 0
+
+    def table(
+        self,
+        task: str,
+        episode: int,
+        rewards: list[float],
+        successes: list[bool],
+        poses: list[Any],
+    ) -> pa.Table:
+        """The executed steps as an Arrow table with :data:`STEP_SCHEMA`."""
+        n = len(rewards)
+        ee = np.full((n, 7), np.nan)
+        for row, pose in enumerate(poses):
+            if pose is not None:
+                ee[row] = np.asarray(pose, dtype=np.float64)[:7]
+        actions: list[Any] = (
+            np.asarray(self.actions[:n], dtype=np.float64).reshape(n, -1).tolist() if n else []
+        )
+        columns: dict[str, Any] = {
+            "task": [task] * n,
+            "episode": [episode] * n,
+            "step": np.arange(n),
+            "chunk": self.chunk[:n],
+            "chunk_pos": self.chunk_pos[:n],
+            "act_s": self.act_s[:n],
+            "model_s": self.model_s[:n],
+            "chunk_info": self.chunk_info[:n],
+            "action": actions,
+            "clipped": self.clipped[:n],
+            "reward": rewards,
+            "success": successes,
+        }
+        for i, name in enumerate(EE_FIELDS):
+            columns[name] = ee[:, i]
+        return pa.table(columns, schema=STEP_SCHEMA)

@@ -1,0 +1,243 @@
+"""Observations per second through ``bench serve`` with 1, 4 and 8 concurrent clients, max
+batch 1 vs 8, serving a tiny ACT (LeRobot 0.6.1, randomly initialised) on CPU.
+
+    python plugins/openpi/benchmarks/bench_batching.py [--seconds 4] [--rounds 3] [--image 96]
+
+A tiny ACT checkpoint (LeRobot's ACT with ResNet18 backbone, a 1-layer 32-wide transformer,
+chunk 10) is built for the manipulation suite's valve task at ``--image`` pixels and saved.
+Clients are threads of this process, each with its own connection (the ``openpi`` client's
+connection class), sending valve-shaped observations after a vla_bench/reset, as many
+requests as the server answers in ``--seconds`` (after a warm-up); the cells are interleaved
+over ``--rounds`` rounds and the median is printed. Two servers, each at max batch 1 and 8:
+
+- ``act``: ``bench serve --policy act`` as registered today. LeRobot's policy class has no
+  ``fork()``, so every client gets a copy of its own (CopiesHost) and max batch has no effect.
+- ``act+batch``: the same checkpoint through a subclass defined here that adds ``fork()``
+  (sessions share the model) and ``act_batch`` (one ``predict_action_chunk`` for the batch),
+  served by the same server code: what batching buys once LeRobot policies implement them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import copy
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve()
+TINY_ACT = {
+    "dim_model": 32,
+    "n_heads": 2,
+    "dim_feedforward": 64,
+    "n_encoder_layers": 1,
+    "n_decoder_layers": 1,
+    "n_vae_encoder_layers": 1,
+    "latent_dim": 4,
+    "chunk_size": 10,
+    "n_action_steps": 5,
+}
+
+
+def task(image: int) -> Any:
+    """The valve task's spec at ``image`` pixels."""
+    from harness.plugins import registry
+
+    return registry().build_task("valve", {"image_size": str(image)}).spec
+
+
+def build_checkpoint(image: int, directory: Path) -> Path:
+    """A tiny random ACT for ``task(image)``, saved as a LeRobot checkpoint."""
+    import torch
+    from vla_bench_lerobot.backends import BACKENDS
+    from vla_bench_lerobot.loading import build_random, save_checkpoint
+
+    torch.manual_seed(0)
+    built = build_random(BACKENDS["act"], task(image), "cpu", None, overrides=TINY_ACT)
+    return save_checkpoint(built, directory)
+
+
+def batched_act_class() -> Any:
+    """LeRobot's ACT policy plus fork() and act_batch (a benchmark stand-in, see the docstring)."""
+    import torch
+    from vla_bench_lerobot.policy import ACTPolicy
+
+    from harness.contract import ActionChunk
+
+    class BatchedACT(ACTPolicy):
+        def fork(self) -> BatchedACT:
+            twin = copy.copy(self)  # shares the loaded model; episode state of its own
+            twin._history = collections.deque()
+            twin._observed = False
+            twin._rng = list(self._rng)
+            return twin
+
+        def act_batch(self, sessions: Any, observations: Any) -> list[ActionChunk]:
+            inputs = [s._model_input(o) for s, o in zip(sessions, observations, strict=True)]
+            batch = {
+                k: torch.cat([i[k] for i in inputs]) if torch.is_tensor(v) else v
+                for k, v in inputs[0].items()
+            }
+            built = self._built
+            start = time.perf_counter()
+            with torch.inference_mode():
+                chunk = built.policy.predict_action_chunk(batch)
+            model_s = time.perf_counter() - start
+            rows = built.postprocessor(chunk).detach().to("cpu", torch.float64).numpy()
+            return [
+                ActionChunk(s._adapter.actions(r), model_time_s=model_s)
+                for s, r in zip(sessions, rows, strict=True)
+            ]
+
+    return BatchedACT
+
+
+def serve_batched(checkpoint: str, image: int, max_batch: int) -> None:
+    """Serve BatchedACT through bench serve's server and host (a process of its own)."""
+    import asyncio
+
+    from vla_bench_openpi.server import PolicyServer, ServerSettings
+
+    from harness.contract import PolicyConfig
+    from harness.host import PolicyHost
+
+    policy = batched_act_class()(PolicyConfig("act", checkpoint=checkpoint))
+    host = PolicyHost(policy, max_batch=max_batch, max_wait_s=0.005)
+    server = PolicyServer("act+batch", policy, host, ServerSettings(port=0), task=task(image))
+    asyncio.run(server.run(lambda port: print(f"serving act+batch on ws://x:{port}", flush=True)))
+
+
+def observation(spec: Any, seed: int) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    return {
+        "images": {
+            c: rng.integers(0, 256, (*hw, 3), dtype=np.uint8) for c, hw in spec.cameras.items()
+        },
+        "state": rng.normal(size=len(spec.state_fields)).astype(np.float32),
+        "instruction": spec.instruction,
+    }
+
+
+def throughput(url: str, spec: Any, clients: int, seconds: float) -> tuple[float, float]:
+    """Observations answered per second by ``clients`` concurrent clients, and mean latency."""
+    from vla_bench_openpi import extension
+    from vla_bench_openpi.connection import Connection, Endpoint
+
+    from harness.contract import EpisodeSpec
+
+    counts = [0] * clients
+    latency = [0.0] * clients
+    go, stop = threading.Barrier(clients + 1), threading.Event()
+
+    def client(i: int) -> None:
+        connection = Connection(Endpoint(url, connect_window_s=60, timeout_s=120))
+        connection.request(extension.reset_request(spec, EpisodeSpec(i, i)))
+        obs = observation(spec, i)
+        for _ in range(3):  # warm-up (a copy's first call, thread pools)
+            connection.request(obs)
+        go.wait()
+        while not stop.is_set():
+            start = time.perf_counter()
+            connection.request(obs)
+            latency[i] += time.perf_counter() - start
+            counts[i] += 1
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    go.wait()
+    started = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    total = sum(counts)
+    return total / elapsed, sum(latency) / max(total, 1)
+
+
+def start(command: list[str]) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("serving"):
+        process.kill()
+        raise SystemExit(f"server did not start: {line!r}")
+    port = re.search(r"ws://\S+:(\d+)", line)
+    assert port is not None, line
+    return process, f"ws://127.0.0.1:{port.group(1)}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--image", type=int, default=96)
+    parser.add_argument("--clients", default="1,4,8")
+    parser.add_argument("--role", help=argparse.SUPPRESS)
+    parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
+    parser.add_argument("--max-batch", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.role == "serve-batched":
+        return serve_batched(args.checkpoint, args.image, args.max_batch)
+
+    spec = task(args.image)
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = str(build_checkpoint(args.image, Path(tmp) / "act"))
+        bench = str(Path(sys.executable).with_name("bench"))
+        servers: dict[tuple[str, int], list[str]] = {}
+        for max_batch in (1, 8):
+            servers["act", max_batch] = [
+                bench, "serve", "--policy", "act", "--policy-args", f"checkpoint={checkpoint}",
+                "--task", "valve", "--task-args", f"image_size={args.image}", "--port", "0",
+                "--max-batch", str(max_batch),
+            ]  # fmt: skip
+            servers["act+batch", max_batch] = [
+                sys.executable, str(HERE), "--role", "serve-batched", "--checkpoint", checkpoint,
+                "--image", str(args.image), "--max-batch", str(max_batch),
+            ]  # fmt: skip
+        started = {key: start(command) for key, command in servers.items()}
+        rates: dict[tuple[str, int, int], list[float]] = collections.defaultdict(list)
+        latencies: dict[tuple[str, int, int], list[float]] = collections.defaultdict(list)
+        load = os.getloadavg()
+        try:
+            # Rounds interleave the cells so that a change in the machine's load hits all alike.
+            for _ in range(args.rounds):
+                for (name, max_batch), (_, url) in started.items():
+                    for clients in map(int, args.clients.split(",")):
+                        rate, mean = throughput(url, spec, clients, args.seconds)
+                        rates[name, max_batch, clients].append(rate)
+                        latencies[name, max_batch, clients].append(mean)
+        finally:
+            for process, _ in started.values():
+                process.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(20)
+        after = os.getloadavg()
+        print(
+            f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, after "
+            f"{after[0]:.2f} {after[1]:.2f} {after[2]:.2f}; {os.cpu_count()} CPUs; tiny ACT, "
+            f"valve at {args.image}x{args.image}; median of {args.rounds} rounds x "
+            f"{args.seconds:g} s per cell"
+        )
+        print(f"{'server':<10} {'max batch':>9} {'clients':>7} {'obs/s':>8} {'latency ms':>11}")
+        for (name, max_batch, clients), values in sorted(rates.items()):
+            latency = float(np.median(latencies[name, max_batch, clients])) * 1e3
+            row = f"{name:<10} {max_batch:>9} {clients:>7} {float(np.median(values)):>8.1f}"
+            print(f"{row} {latency:>11.1f}")
+
+
+if __name__ == "__main__":
+    main()
