@@ -97,10 +97,14 @@ def test_bench_run_on_the_valve_task(
 
     plugins.loaded.cache_clear()
     out = tmp_path / "run"
+    # In this process: env workers forked from a test process that has rendered (other tests
+    # do) would inherit its GL contexts and hang on their first render.
     result = CliRunner().invoke(
         main,
         [
             "run",
+            "--isolate",
+            "none",
             "--policy",
             "smolvla",
             "--task",

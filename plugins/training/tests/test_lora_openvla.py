@@ -112,8 +112,8 @@ def test_finetune_through_the_cli_then_bench_run(
 
     run = tmp_path / "run"
     result = bench(
-        "run", "--policy", "openvla", "--policy-args", f"checkpoint={out}", "--task", "handle",
-        "--episodes", 1, "--out", run, "--json",
+        "run", "--isolate", "none", "--policy", "openvla", "--policy-args", f"checkpoint={out}",
+        "--task", "handle", "--episodes", 1, "--out", run, "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     from harness.results import load_run

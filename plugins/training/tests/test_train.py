@@ -50,8 +50,8 @@ def test_train_then_bench_run_loads_the_checkpoint(
 
     run = tmp_path / "run"
     result = bench(
-        "run", "--policy", policy, "--policy-args", f"checkpoint={ckpt}", "--task", "handle",
-        "--episodes", 1, "--out", run, "--json",
+        "run", "--isolate", "none", "--policy", policy, "--policy-args", f"checkpoint={ckpt}",
+        "--task", "handle", "--episodes", 1, "--out", run, "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     from harness.results import load_run
