@@ -92,23 +92,32 @@ def test_continuous_answers_are_clipped_and_checked() -> None:
     assert not parse_text("'dx'", ARM).ok
 
 
-def test_prices() -> None:
-    sonnet = price_for("claude-sonnet-5-5", ANTHROPIC_PRICES)
-    assert sonnet is not None
-    assert sonnet.cost(Usage(1_000_000, 1_000_000)) == pytest.approx(12.0)
-    assert sonnet.cost(Usage(0, 0, cache_write_tokens=1_000_000, cache_read_tokens=1_000_000)) == (
-        pytest.approx(2.60)
-    )
-    assert (
-        price_for("claude-haiku-4-5-20251001", ANTHROPIC_PRICES)
-        == ANTHROPIC_PRICES["claude-haiku-4-5"]
-    )
-    assert (
-        price_for("claude-opus-4-1-20250805", ANTHROPIC_PRICES)
-        == ANTHROPIC_PRICES["claude-opus-4-1"]
-    )
-    assert price_for("gpt-oss", ANTHROPIC_PRICES) is None
-    haiku = ANTHROPIC_PRICES["claude-haiku-5-5"]
-    short, long = Usage(100_000, 1_000), Usage(100_001, 1_000)
-    assert haiku.cost(long) == pytest.approx(5 * Price(0.10, 0.50).cost(long))
-    assert haiku.cost(short) == pytest.approx(Price(0.10, 0.50).cost(short))
+def test_price_arithmetic_follows_the_documented_rules() -> None:
+    """Anthropic's pricing rules, on a price made up here (not the shipped table): cache writes
+    cost 1.25x and cache reads 0.1x the input price unless a model lists its own, and a long
+    prompt band multiplies the whole call once the prompt (cached tokens included) exceeds it."""
+    price = Price(2.0, 8.0)
+    assert price.cost(Usage(1_000_000, 0)) == pytest.approx(2.0)
+    assert price.cost(Usage(0, 500_000)) == pytest.approx(4.0)
+    assert price.cost(Usage(0, 0, cache_write_tokens=1_000_000)) == pytest.approx(2.5)
+    assert price.cost(Usage(0, 0, cache_read_tokens=1_000_000)) == pytest.approx(0.2)
+    listed = Price(2.0, 8.0, cache_write=3.0, cache_read=0.05)
+    assert listed.cost(Usage(0, 0, 1_000_000, 1_000_000)) == pytest.approx(3.05)
+    banded = Price(1.0, 4.0, long_prompt_tokens=1000, long_prompt_factor=3.0)
+    at, over = Usage(600, 10, cache_read_tokens=400), Usage(600, 10, cache_read_tokens=401)
+    assert banded.cost(at) == pytest.approx(Price(1.0, 4.0).cost(at))
+    assert banded.cost(over) == pytest.approx(3.0 * Price(1.0, 4.0).cost(over))
+
+
+def test_a_model_id_takes_the_price_of_its_longest_listed_prefix() -> None:
+    """Dated snapshots bill as their alias; a nested alias beats its family; a prefix must end
+    at a '-' boundary; an unlisted model has no price."""
+    family, point = Price(1.0, 1.0), Price(2.0, 2.0)
+    table = {"m-4": family, "m-4-1": point}
+    assert price_for("m-4-1", table) is point
+    assert price_for("m-4-1-20250805", table) is point
+    assert price_for("m-4-20250514", table) is family
+    assert price_for("m-40", table) is None and price_for("m", table) is None
+    # the shipped table: every alias's dated snapshot resolves to that alias's own entry
+    for alias, listed in ANTHROPIC_PRICES.items():
+        assert price_for(f"{alias}-20990101", ANTHROPIC_PRICES) is listed, alias

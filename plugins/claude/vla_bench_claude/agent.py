@@ -38,6 +38,7 @@ from harness.contract import (
     Observation,
     PolicyBase,
     PolicyConfig,
+    PolicyConfigError,
     TaskSpec,
 )
 from vla_bench_claude import prompt as P
@@ -54,8 +55,8 @@ class AgentAPIError(RuntimeError):
     """An API call that failed after the SDK's retries (or could not be retried)."""
 
 
-class MissingAPIKeyError(LookupError):
-    """The environment variable holding the API key is not set (a failed key lookup)."""
+class MissingAPIKeyError(PolicyConfigError):
+    """The environment variable holding the API key is not set."""
 
 
 class RequestRejectedError(AgentAPIError):
@@ -98,7 +99,7 @@ def parse_options(
     """Typed option values from ``--policy-args`` strings, with errors that say the fix."""
     for name in given:
         if name.lower() in _SECRET_OPTIONS:
-            raise ValueError(
+            raise PolicyConfigError(
                 f"--policy-args {name}=... would be stored in run.json; the {policy} policy reads "
                 f"its API key from the environment only (see `bench list policies`)"
             )
@@ -109,7 +110,7 @@ def parse_options(
         if name not in table:
             close = difflib.get_close_matches(name, list(table), n=1)
             hint = f" — did you mean {close[0]!r}?" if close else ""
-            raise ValueError(
+            raise PolicyConfigError(
                 f"unknown {policy} option {name!r}{hint} (options: {', '.join(sorted(table))})"
             )
         opt = table[name]
@@ -121,11 +122,13 @@ def parse_options(
             else:
                 value = opt.kind(text)
         except ValueError:
-            raise ValueError(
+            raise PolicyConfigError(
                 f"{policy} option {name}={text!r} is not a valid {opt.kind.__name__} ({opt.help})"
             ) from None
         if opt.choices and value not in opt.choices:
-            raise ValueError(f"{policy} option {name}={text!r}: choose one of {list(opt.choices)}")
+            raise PolicyConfigError(
+                f"{policy} option {name}={text!r}: choose one of {list(opt.choices)}"
+            )
         values[name] = value
     return values
 
@@ -181,23 +184,23 @@ class AgentPolicy(PolicyBase):
         self.options = parse_options(config.name, config.options, self.options_table)
         model = self.options["model"] or config.checkpoint or self.default_model
         if config.checkpoint and self.options["model"] and config.checkpoint != model:
-            raise ValueError(
+            raise PolicyConfigError(
                 f"{config.name}: checkpoint={config.checkpoint!r} and model={model!r} disagree; "
                 f"pass one of them"
             )
         if not model:
-            raise ValueError(
+            raise PolicyConfigError(
                 f"the {config.name} policy needs a model: --policy-args model=<id>"
                 f"{',base_url=<endpoint>' if self.provider != 'anthropic' else ''}"
             )
         self.model: str = model
         if self.options["base_url"] and urlsplit(self.options["base_url"]).username:
-            raise ValueError(
+            raise PolicyConfigError(
                 f"{config.name}: base_url carries credentials, which would be stored in "
                 f"run.json; put the key in {self.key_env} and pass the URL without them"
             )
         if self.options["tool_choice"] not in self.tool_modes:
-            raise ValueError(
+            raise PolicyConfigError(
                 f"{config.name} option tool_choice={self.options['tool_choice']!r}: choose one "
                 f"of {list(self.tool_modes)}"
             )
@@ -205,7 +208,7 @@ class AgentPolicy(PolicyBase):
         self.uses_images = bool(self.options["image"])
         self.price = self._price()
         if self.options["max_cost"] is not None and self.price is None:
-            raise ValueError(
+            raise PolicyConfigError(
                 f"max_cost needs a price for model {self.model!r}: pass "
                 f"price_in=<USD per Mtok>,price_out=<USD per Mtok>"
             )
@@ -245,7 +248,7 @@ class AgentPolicy(PolicyBase):
         if given_in is None and given_out is None:
             return listed
         if given_in is None or given_out is None:
-            raise ValueError("give both price_in and price_out (USD per million tokens)")
+            raise PolicyConfigError("give both price_in and price_out (USD per million tokens)")
         return Price(given_in, given_out)
 
     def reset(self, task: TaskSpec, episode: EpisodeSpec, env: Any) -> None:

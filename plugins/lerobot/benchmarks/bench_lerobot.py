@@ -60,9 +60,8 @@ def task_spec() -> Any:
 def measure(backend: str, device: str, dtype: str | None, iters: int, fast_tokens: int) -> dict:
     """Build one backend, warm it up once, time ``iters`` act() calls."""
     import torch
-    from vla_bench_lerobot import policy as policies
     from vla_bench_lerobot.backends import BACKENDS as SPECS
-    from vla_bench_lerobot.plugin import CLASSES
+    from vla_bench_lerobot.policy import LeRobotPolicy
 
     from harness.contract import EpisodeSpec, PolicyConfig
 
@@ -71,7 +70,7 @@ def measure(backend: str, device: str, dtype: str | None, iters: int, fast_token
     task = task_spec()
     config = PolicyConfig(name=backend, device=device, dtype=dtype, options={"weights": "random"})
     started = time.perf_counter()
-    policy = getattr(policies, CLASSES[backend])(config)
+    policy = LeRobotPolicy(config)
     policy.reset(task, EpisodeSpec(0, 0), None)
     build_s = time.perf_counter() - started
     rng = np.random.default_rng(0)

@@ -1,8 +1,9 @@
-"""Fixtures: an offline hub, a manipulation-like task spec and tiny LeRobot checkpoints.
+"""Fixtures: local stand-ins for hub files, a manipulation-like task spec and tiny checkpoints.
 
-The hub is unreachable in tests (``HF_HUB_OFFLINE=1``, ``HF_HOME`` in a temporary directory, set
-before anything imports ``huggingface_hub``). Every architecture is built small and randomly
-initialised here, saved as a real LeRobot checkpoint and loaded back through the plugin.
+The hub is unreachable in tests (``HF_HUB_OFFLINE=1``, set before anything imports
+``huggingface_hub``). The files LeRobot would fetch besides a checkpoint (VLM config, tokenizers)
+are tiny stand-ins in local directories, passed by path. Every architecture is built small and
+randomly initialised here, saved as a real LeRobot checkpoint and loaded back through the plugin.
 """
 
 from __future__ import annotations
@@ -30,44 +31,17 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [TESTS, os.environ.get("
 from lerobot_kit import (  # noqa: E402
     PI_FAMILY,
     TINY,
-    TINY_SMOLVLM,
-    TINY_VOCAB,
     dataset_stats,
+    make_standins,
     make_task,
     tiny_paligemma,
 )
 
-HUB = Path(_HOME) / "hub"
-
-
-@pytest.fixture(autouse=True)
-def offline_hub() -> Iterator[Path]:
-    """Every test sees only this offline hub cache (never the user's real one)."""
-    from vla_bench_lerobot.standins import hub_cache
-
-    HUB.mkdir(parents=True, exist_ok=True)
-    with hub_cache(HUB):
-        yield HUB
-
 
 @pytest.fixture(scope="session")
-def standin_hub() -> Path:
-    """The offline hub cache, holding tiny stand-ins under the official repository ids."""
-    from vla_bench_lerobot import standins
-
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        standins.install_in_hub_cache(
-            standins.SMOLVLM_REPO, standins.smolvlm_dir(root / "vlm", TINY_SMOLVLM), HUB
-        )
-        standins.install_in_hub_cache(
-            standins.PALIGEMMA_REPO, standins.paligemma_tokenizer_dir(root / "pg", TINY_VOCAB), HUB
-        )
-        fast = standins.fast_tokenizer_dir(
-            root / "fast", action_dim=7, horizon=5, vocab_size=256, samples=128
-        )
-        standins.install_in_hub_cache(standins.FAST_REPO, fast, HUB)
-    return HUB
+def standins() -> Path:
+    """Tiny stand-ins for the hub files (``smolvlm``, ``paligemma``, ``fast`` directories)."""
+    return make_standins(Path(_HOME) / "standins")
 
 
 @pytest.fixture
@@ -79,7 +53,7 @@ def tiny_pi() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(
-    standin_hub: Path, tmp_path_factory: pytest.TempPathFactory
+    standins: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[str], Path]:
     """``tiny_checkpoint(name)``: a saved tiny LeRobot checkpoint of that backend (cached)."""
     from vla_bench_lerobot.backends import BACKENDS
@@ -100,7 +74,7 @@ def tiny_checkpoint(
                     "cpu",
                     None,
                     overrides=TINY[name],
-                    standins=standin_hub,
+                    standins=standins,
                     stats=dataset_stats(task),
                 )
             made[name] = save_checkpoint(built, tmp_path_factory.mktemp(f"ckpt-{name}"))

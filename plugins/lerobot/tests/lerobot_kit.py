@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from harness.contract import EE_DELTA_7D, TaskSpec
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 STATE_FIELDS = ("ee_x", "ee_y", "ee_z", "ee_qw", "ee_qx", "ee_qy", "ee_qz", "gripper")
 
@@ -209,6 +212,26 @@ def tiny_paligemma() -> Iterator[None]:
     finally:
         for module, attr, old in saved:
             setattr(module, attr, old)
+
+
+def make_standins(root: Path) -> Path:
+    """Tiny stand-ins for the hub files LeRobot loads besides a checkpoint, as the local
+    directories ``smolvlm``, ``paligemma`` and ``fast`` under ``root`` (built once)."""
+    from vla_bench_lerobot import standins
+
+    if not (root / "fast").is_dir():
+        standins.smolvlm_dir(root / "smolvlm", TINY_SMOLVLM)
+        standins.paligemma_tokenizer_dir(root / "paligemma", TINY_VOCAB)
+        standins.fast_tokenizer_dir(
+            root / "fast", action_dim=7, horizon=5, vocab_size=256, samples=128
+        )
+    return root
+
+
+def load_options(name: str, standins: Path) -> dict[str, str]:
+    """What loading a tiny ``name`` checkpoint needs besides it: the π family's saved
+    processors name the PaliGemma tokenizer by hub id, so the stand-in is passed by path."""
+    return {"tokenizer": str(standins / "paligemma")} if name in PI_FAMILY else {}
 
 
 def architecture(name: str, request: Any) -> None:

@@ -14,7 +14,7 @@ from vla_bench_lerobot.adapter import (
     build_adapter,
     parse_terms,
 )
-from vla_bench_lerobot.policy import ACTPolicy
+from vla_bench_lerobot.policy import LeRobotPolicy
 
 from harness.contract import EpisodeSpec, PolicyConfig
 
@@ -90,11 +90,11 @@ def test_bad_map_items_are_named() -> None:
 def test_mismatch_surfaces_at_reset_for_a_real_checkpoint(
     tiny_checkpoint: Callable[[str], Path],
 ) -> None:
-    policy = ACTPolicy(PolicyConfig(name="act", checkpoint=str(tiny_checkpoint("act"))))
+    policy = LeRobotPolicy(PolicyConfig(name="act", checkpoint=str(tiny_checkpoint("act"))))
     with pytest.raises(FeatureMismatchError, match="cameras do not match"):
         policy.reset(make_task(cameras={"front": (224, 224)}), EpisodeSpec(0, 0), None)
     # ... and an explicit map makes the same checkpoint run on that task
-    mapped = ACTPolicy(
+    mapped = LeRobotPolicy(
         PolicyConfig(
             name="act",
             checkpoint=str(tiny_checkpoint("act")),

@@ -7,45 +7,40 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lerobot_kit import TINY, architecture, dataset_stats, make_observation, make_task
-from vla_bench_lerobot.policy import (
-    ACTPolicy,
-    DiffusionPolicy,
-    LeRobotPolicy,
-    Pi0FastPolicy,
-    Pi0Policy,
-    Pi05Policy,
-    SmolVLAPolicy,
+from lerobot_kit import (
+    TINY,
+    architecture,
+    dataset_stats,
+    load_options,
+    make_observation,
+    make_task,
 )
+from vla_bench_lerobot.policy import LeRobotPolicy
 
 from harness.contract import EpisodeSpec, PolicyConfig
 
-CLASSES = {
-    "act": ACTPolicy,
-    "diffusion": DiffusionPolicy,
-    "smolvla": SmolVLAPolicy,
-    "pi0": Pi0Policy,
-    "pi05": Pi05Policy,
-    "pi0fast": Pi0FastPolicy,
-}
+NAMES = ["act", "diffusion", "smolvla", "pi0", "pi05", "pi0fast"]
 # What predict_action_chunk returns: ACT, SmolVLA, π0 and π0.5 their whole chunk_size;
 # Diffusion Policy and π0-FAST the n_action_steps they decode.
 CHUNK = {"act": 10, "diffusion": 4, "smolvla": 10, "pi0": 10, "pi05": 10, "pi0fast": 5}
-NAMES = list(CLASSES)
 SAMPLING = {"diffusion", "smolvla", "pi0", "pi05"}  # draw noise at inference
 
 
-def load(name: str, checkpoint: Path, **options: str) -> LeRobotPolicy:
-    return CLASSES[name](PolicyConfig(name=name, checkpoint=str(checkpoint), options=options))
+def load(name: str, checkpoint: Path, standins: Path, **options: str) -> LeRobotPolicy:
+    options = {**load_options(name, standins), **options}
+    return LeRobotPolicy(PolicyConfig(name=name, checkpoint=str(checkpoint), options=options))
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_checkpoint_acts_with_whole_chunks(
-    name: str, tiny_checkpoint: Callable[[str], Path], request: pytest.FixtureRequest
+    name: str,
+    tiny_checkpoint: Callable[[str], Path],
+    standins: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     architecture(name, request)
     task = make_task()
-    policy = load(name, tiny_checkpoint(name))
+    policy = load(name, tiny_checkpoint(name), standins)
     assert policy.n_action_steps == TINY[name]["n_action_steps"]  # from the checkpoint config
     policy.reset(task, EpisodeSpec(0, 7), None)
     chunk = policy.act(make_observation(task, 1))
@@ -61,11 +56,14 @@ def test_checkpoint_acts_with_whole_chunks(
 
 @pytest.mark.parametrize("name", NAMES)
 def test_same_seed_same_actions_other_seed_differs(
-    name: str, tiny_checkpoint: Callable[[str], Path], request: pytest.FixtureRequest
+    name: str,
+    tiny_checkpoint: Callable[[str], Path],
+    standins: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     architecture(name, request)
     task = make_task()
-    policy = load(name, tiny_checkpoint(name))
+    policy = load(name, tiny_checkpoint(name), standins)
     obs = make_observation(task, 2)
 
     def first_chunk(seed: int) -> np.ndarray:
@@ -79,7 +77,7 @@ def test_same_seed_same_actions_other_seed_differs(
 
 @pytest.mark.parametrize("name", NAMES)
 def test_save_load_round_trip_gives_the_same_actions(
-    name: str, standin_hub: Path, tmp_path: Path, request: pytest.FixtureRequest
+    name: str, standins: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     import torch
     from vla_bench_lerobot.backends import BACKENDS
@@ -95,12 +93,12 @@ def test_save_load_round_trip_gives_the_same_actions(
         "cpu",
         None,
         overrides=TINY[name],
-        standins=standin_hub,
+        standins=standins,
         stats=dataset_stats(task),
     )
-    in_memory = CLASSES[name](PolicyConfig(name=name), built=built)
+    in_memory = LeRobotPolicy(PolicyConfig(name=name), built=built)
     save_checkpoint(built, tmp_path / "ckpt")
-    reloaded = load(name, tmp_path / "ckpt")
+    reloaded = load(name, tmp_path / "ckpt", standins)
     obs = [make_observation(task, i) for i in range(2)]
     for policy in (in_memory, reloaded):
         policy.reset(task, EpisodeSpec(0, 11), None)
@@ -108,22 +106,24 @@ def test_save_load_round_trip_gives_the_same_actions(
         np.testing.assert_allclose(in_memory.act(o).actions, reloaded.act(o).actions, atol=1e-6)
 
 
-def test_stats_scale_the_actions(tiny_checkpoint: Callable[[str], Path]) -> None:
+def test_stats_scale_the_actions(tiny_checkpoint: Callable[[str], Path], standins: Path) -> None:
     """The checkpoint's action stats reach the output (unnormalised with mean/std)."""
     import torch
 
     task = make_task()
-    policy = load("act", tiny_checkpoint("act"))
+    policy = load("act", tiny_checkpoint("act"), standins)
     post = policy._built.postprocessor  # type: ignore[union-attr]
     raw = torch.zeros(1, 3, 7)
     expected = dataset_stats(task)["action"]["mean"].numpy()
     np.testing.assert_allclose(post(raw).numpy()[0, 0], expected, atol=1e-6)
 
 
-def test_diffusion_uses_observed_history(tiny_checkpoint: Callable[[str], Path]) -> None:
+def test_diffusion_uses_observed_history(
+    tiny_checkpoint: Callable[[str], Path], standins: Path
+) -> None:
     """With observe() on queued steps, n_obs_steps=2 sees the previous observation."""
     task = make_task()
-    policy = load("diffusion", tiny_checkpoint("diffusion"))
+    policy = load("diffusion", tiny_checkpoint("diffusion"), standins)
     a, b = make_observation(task, 5), make_observation(task, 6)
 
     def chunk(history: list[dict]) -> np.ndarray:
@@ -138,7 +138,7 @@ def test_diffusion_uses_observed_history(tiny_checkpoint: Callable[[str], Path])
 
 def test_random_weights_build_full_size_act_for_the_task() -> None:
     task = make_task()
-    policy = ACTPolicy(PolicyConfig(name="act", options={"weights": "random"}))
+    policy = LeRobotPolicy(PolicyConfig(name="act", options={"weights": "random"}))
     assert policy.n_action_steps == 100
     policy.reset(task, EpisodeSpec(0, 0), None)
     chunk = policy.act(make_observation(task))
@@ -152,9 +152,9 @@ def test_random_weights_build_full_size_act_for_the_task() -> None:
 
 def test_random_weights_refuse_a_checkpoint() -> None:
     with pytest.raises(ValueError, match="drop checkpoint"):
-        ACTPolicy(PolicyConfig(name="act", checkpoint="x/y", options={"weights": "random"}))
+        LeRobotPolicy(PolicyConfig(name="act", checkpoint="x/y", options={"weights": "random"}))
 
 
 def test_unknown_option_is_named() -> None:
-    with pytest.raises(ValueError, match=r"unknown --policy-args \['camera'\]"):
-        ACTPolicy(PolicyConfig(name="act", options={"weights": "random", "camera": "x"}))
+    with pytest.raises(ValueError, match=r"unknown --policy-args 'camera'"):
+        LeRobotPolicy(PolicyConfig(name="act", options={"weights": "random", "camera": "x"}))

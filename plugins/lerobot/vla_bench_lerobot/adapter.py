@@ -19,6 +19,11 @@ anything else fails with both sides listed. An explicit mapping can be passed as
 
 Images whose size differs from the checkpoint's declared size are resized (bilinear,
 antialiased) to it, since every LeRobot policy saw its dataset's resolution in training.
+
+Widths alone do not make vectors match: where the checkpoint names the elements of its state
+or action (``action_feature_names`` of the π configs, or the dataset's names ``bench train``
+records in ``training.json``), vectors matched without a map must have the task's names in the
+task's order; otherwise the error shows both lists and the map that would accept them.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
+    from harness.checkpoints import TrainingRecord
     from harness.contract import Observation, TaskSpec
 
 IMAGE_PREFIX = "observation.images."
@@ -100,21 +106,38 @@ class PolicyFeatures:
     state_dim: int | None
     action_dim: int
     env_state_dim: int | None = None
+    state_names: tuple[str, ...] | None = None
+    """Element names of ``observation.state`` where the checkpoint records them."""
+    action_names: tuple[str, ...] | None = None
+    """Element names of ``action`` where the checkpoint records them."""
 
     @staticmethod
-    def of(config: Any) -> PolicyFeatures:
-        """Read them from a LeRobot ``PreTrainedConfig``."""
+    def of(config: Any, training: TrainingRecord | None = None) -> PolicyFeatures:
+        """Read them from a LeRobot ``PreTrainedConfig`` (and the names from ``training``,
+        the checkpoint's ``training.json``, or the config's ``action_feature_names``)."""
         images = {k: tuple(ft.shape) for k, ft in config.image_features.items()}
         state = config.robot_state_feature
         env = config.env_state_feature
         action = config.action_feature
         if action is None:
             raise FeatureMismatchError("the checkpoint declares no 'action' output feature")
+        names = dict(training.features) if training is not None else {}
+        if names.get(ACTION_KEY) is None and getattr(config, "action_feature_names", None):
+            names[ACTION_KEY] = tuple(config.action_feature_names)
+        state_dim = state.shape[0] if state is not None else None
+        action_dim = action.shape[0]
+
+        def named(key: str, width: int | None) -> tuple[str, ...] | None:
+            found = names.get(key)
+            return tuple(found) if found is not None and len(found) == width else None
+
         return PolicyFeatures(
             images=images,
-            state_dim=state.shape[0] if state is not None else None,
-            action_dim=action.shape[0],
+            state_dim=state_dim,
+            action_dim=action_dim,
             env_state_dim=env.shape[0] if env is not None else None,
+            state_names=named(STATE_KEY, state_dim),
+            action_names=named(ACTION_KEY, action_dim),
         )
 
 
@@ -259,7 +282,27 @@ def _match_state(
             f"{policy.state_dim} values, task {task.name!r} gives {_describe(fields)}. Pass "
             f"--policy-args state_map=<{policy.state_dim} items of field names, indices or const=0>"
         )
+    _check_names("state", "state_map", policy.state_names, tuple(fields), task, checkpoint)
     return None
+
+
+def _check_names(
+    what: str,
+    option: str,
+    expected: tuple[str, ...] | None,
+    given: tuple[str, ...],
+    task: TaskSpec,
+    checkpoint: str,
+) -> None:
+    """Vectors of equal width must also agree by name, where the checkpoint names them."""
+    if expected is None or expected == given:
+        return
+    identity = ";".join(str(i) for i in range(len(given)))
+    raise FeatureMismatchError(
+        f"{what} names do not match: {checkpoint} was trained on ({', '.join(expected)}), task "
+        f"{task.name!r} has ({', '.join(given)}). Map them with --policy-args {option}=..., or "
+        f"pass {option}={identity} to use them in this order as they are"
+    )
 
 
 def _match_actions(
@@ -280,6 +323,7 @@ def _match_actions(
             f"task {task.name!r} action space {task.action_space.name} has {_describe(names)}. "
             f"Pass --policy-args action_map=<{len(names)} policy indices or const=0, ';'-separated>"
         )
+    _check_names("action", "action_map", policy.action_names, tuple(names), task, checkpoint)
     return None
 
 

@@ -5,6 +5,11 @@ processor pipelines, so the normalisation statistics come with the checkpoint. L
 normalisation silently for a feature that has no statistics; :func:`check_stats` refuses such a
 checkpoint instead. A hub id is resolved from the local hub cache or downloaded; if the hub is
 unreachable the error says so at once and asks for a local directory.
+
+How many actions of a chunk run, and ACT's temporal ensembling, are set on the LeRobot config
+before the model is built (:func:`apply_execution`), as ``lerobot-eval``'s ``--policy.*``
+overrides do, so the model predicts what the run executes. Every problem a user can fix raises
+:class:`harness.contract.PolicyConfigError` (or :class:`CheckpointError`, one of them).
 """
 
 from __future__ import annotations
@@ -14,11 +19,19 @@ import io
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.checkpoints import (
+    ContentDigest,
+    TrainingRecord,
+    checkpoint_files,
+    content_digest,
+    find_training_record,
+)
+from harness.contract import PolicyConfigError
 from vla_bench_lerobot.adapter import task_features
 from vla_bench_lerobot.backends import BACKENDS, SMOLVLM2_500M_CONFIG, Backend
 from vla_bench_lerobot.standins import (
@@ -45,7 +58,12 @@ DTYPES = ("float32", "bfloat16")
 logger = logging.getLogger(__name__)
 
 
-class CheckpointError(RuntimeError):
+WEIGHT_FILES = ("config.json", "*.safetensors", PREPROCESSOR_FILE, POSTPROCESSOR_FILE)
+"""What ``weights_digest`` covers: the config, the weights and the processors with their saved
+statistics (``*.safetensors`` holds both), everything that decides a checkpoint's actions."""
+
+
+class CheckpointError(PolicyConfigError):
     """A checkpoint cannot be used: not found, unreachable, incomplete or without statistics."""
 
 
@@ -59,6 +77,10 @@ class Built:
     source: str
     weights: str
     notes: dict[str, Any] = field(default_factory=dict)
+    training: TrainingRecord | None = None
+    """How ``bench train`` made the checkpoint (None: it did not)."""
+    digest: ContentDigest | None = None
+    """The checkpoint's files by content (None for weights built in memory)."""
 
     @property
     def config(self) -> Any:
@@ -77,9 +99,9 @@ def check_device(device: str) -> str:
         "mps": torch.backends.mps.is_available(),
     }
     if kind not in available:
-        raise ValueError(f"device {device!r} is not one of cpu, cuda, cuda:N, mps")
+        raise PolicyConfigError(f"device {device!r} is not one of cpu, cuda, cuda:N, mps")
     if not available[kind]:
-        raise ValueError(
+        raise PolicyConfigError(
             f"device {device!r} is not available on this machine; pass device=cpu "
             f"(available: {[k for k, ok in available.items() if ok]})"
         )
@@ -99,7 +121,10 @@ def resolve_checkpoint(reference: str) -> Path:
         return path
     looks_like_hub_id = reference.count("/") == 1 and not reference.startswith((".", "/", "~"))
     if not looks_like_hub_id:
-        raise CheckpointError(f"checkpoint {reference!r}: no such directory")
+        raise CheckpointError(
+            f"checkpoint {reference!r}: no such directory; pass checkpoint=<a LeRobot checkpoint "
+            f"directory (config.json, model.safetensors, {PREPROCESSOR_FILE})> or a hub id"
+        )
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -202,6 +227,7 @@ def load_pretrained(
     config.device = device
     config.pretrained_path = directory
     _apply_dtype(config, dtype)
+    apply_execution(config, options)
     pre_overrides: dict[str, dict[str, Any]] = {"device_processor": {"device": device}}
     post_overrides: dict[str, dict[str, Any]] = {}
     steps = _step_names(directory, PREPROCESSOR_FILE)
@@ -226,50 +252,77 @@ def load_pretrained(
         raise CheckpointError(_asset_hint(reference, config.type, exc)) from exc
     check_stats(preprocessor, postprocessor, reference)
     policy.eval()
+    # A training.json that exists but is corrupt raises: never "pretrained" by accident.
+    record = find_training_record(directory)
     weights, notes = "pretrained", {}
-    record = training_record(directory)
     if record is not None:
-        weights, notes = record["origin"], {"training": record}
-    return Built(policy, preprocessor, postprocessor, reference, weights, notes)
+        weights, notes = record.origin, {"training": record.summary()}
+    digest = content_digest(directory, checkpoint_files(directory, WEIGHT_FILES))
+    return Built(
+        policy, preprocessor, postprocessor, reference, weights, notes, training=record,
+        digest=digest,
+    )  # fmt: skip
 
 
-TRAINING_RECORD = "training.json"
-"""What ``bench train`` writes beside every checkpoint it saves (vla-bench-training)."""
+def positive_int_option(options: dict[str, str], key: str) -> int | None:
+    """``options[key]`` as a whole number >= 1 (None when absent), or a PolicyConfigError."""
+    if key not in options:
+        return None
+    try:
+        value = int(options[key])
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise PolicyConfigError(f"{key}={options[key]!r} must be a whole number >= 1")
+    return value
 
 
-def training_record(directory: Path) -> dict[str, Any] | None:
-    """How ``directory`` was trained, if ``bench train`` made it; None for anything else.
+def max_action_steps(config: Any) -> int:
+    """How many actions one model call can supply: the chunk, or for Diffusion Policy the
+    horizon after the observation steps (``horizon - n_obs_steps + 1``)."""
+    if hasattr(config, "horizon"):
+        return int(config.horizon) - int(config.n_obs_steps) + 1
+    return int(getattr(config, "chunk_size", config.n_action_steps))
 
-    ``bench train -o OUT`` writes the record into OUT and each OUT/checkpoints/NNNNNN; older
-    intermediate checkpoints have it only in OUT, two levels up. ``origin`` says whether the
-    weights were trained from scratch here (``trained``) or fine-tuned from pretrained ones
-    (``finetuned``), so a leaderboard does not call either "pretrained".
+
+def apply_execution(config: Any, options: dict[str, str]) -> None:
+    """Set ``n_action_steps`` and ACT's ``temporal_ensemble_coeff`` from ``options`` on the
+    LeRobot config before the model is built, and refuse what the model cannot do.
+
+    Temporal ensembling (ACT) averages the overlapping predictions of successive chunks, so it
+    needs a model call on every step: ``n_action_steps`` is 1 with it.
     """
-    candidates = [directory / TRAINING_RECORD]
-    if directory.parent.name == "checkpoints":
-        candidates.append(directory.parent.parent / TRAINING_RECORD)
-    for path in candidates:
+    if "temporal_ensemble_coeff" in options:
+        if config.type != "act":
+            raise PolicyConfigError(
+                f"temporal_ensemble_coeff applies to ACT checkpoints, not {config.type}"
+            )
+        raw = options["temporal_ensemble_coeff"].strip().lower()
         try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if not isinstance(data, dict) or "policy" not in data:
-            continue
-        origin = data.get("origin") or ("finetuned" if data.get("pretrained") else "trained")
-        keep = ("policy", "dataset", "pretrained", "batch_size", "frames", "episodes", "seed")
-        record: dict[str, Any] = {k: data[k] for k in keep if k in data}
-        record["origin"] = origin
-        record["steps"] = _checkpoint_step(directory, data)
-        return record
-    return None
-
-
-def _checkpoint_step(directory: Path, data: dict[str, Any]) -> int | None:
-    """The optimizer steps behind ``directory``: its NNNNNN name, else the record's own."""
-    if directory.parent.name == "checkpoints" and directory.name.isdigit():
-        return int(directory.name)
-    steps = data.get("steps_done", data.get("steps"))
-    return int(steps) if isinstance(steps, int) else None
+            config.temporal_ensemble_coeff = None if raw in ("none", "") else float(raw)
+        except ValueError:
+            raise PolicyConfigError(
+                f"temporal_ensemble_coeff={raw!r} must be a number (0.01 in ACT's paper) or none"
+            ) from None
+    steps = positive_int_option(options, "n_action_steps")
+    if getattr(config, "temporal_ensemble_coeff", None) is not None:
+        if steps not in (None, 1):
+            raise PolicyConfigError(
+                f"n_action_steps={steps}: ACT with temporal ensembling (coefficient "
+                f"{config.temporal_ensemble_coeff}) executes one action per model call; drop "
+                f"n_action_steps or pass temporal_ensemble_coeff=none"
+            )
+        config.n_action_steps = 1
+        return
+    if steps is None:
+        return
+    limit = max_action_steps(config)
+    if steps > limit:
+        raise PolicyConfigError(
+            f"n_action_steps={steps} is more than the {limit} actions one {config.type} call "
+            f"predicts with this checkpoint; pass n_action_steps=1..{limit}"
+        )
+    config.n_action_steps = steps
 
 
 @contextlib.contextmanager
@@ -288,11 +341,11 @@ def _apply_dtype(config: Any, dtype: str | None) -> None:
     if dtype is None:
         return
     if dtype not in DTYPES:
-        raise ValueError(f"dtype {dtype!r} is not one of {DTYPES}")
+        raise PolicyConfigError(f"dtype {dtype!r} is not one of {DTYPES}")
     if hasattr(config, "dtype"):  # the π family keeps its precision in the config
         config.dtype = dtype
     elif dtype != "float32":
-        raise ValueError(
+        raise PolicyConfigError(
             f"LeRobot 0.6.1's {config.type} policy runs in float32 only; pass dtype=float32"
         )
 
@@ -303,7 +356,7 @@ def _apply_asset_options(
     """Point LeRobot at local copies of the tokenizers/VLM config it would fetch from the hub."""
     if "vlm" in options:
         if not hasattr(config, "vlm_model_name"):
-            raise ValueError(f"vlm= applies to smolvla checkpoints, not {config.type}")
+            raise PolicyConfigError(f"vlm= applies to smolvla checkpoints, not {config.type}")
         config.vlm_model_name = options["vlm"]
         overrides["tokenizer_processor"] = {"tokenizer_name": options["vlm"]}
     if "tokenizer" in options:
@@ -316,7 +369,9 @@ def _apply_asset_options(
             )
     if "action_tokenizer" in options:
         if not hasattr(config, "action_tokenizer_name"):
-            raise ValueError(f"action_tokenizer= applies to pi0fast checkpoints, not {config.type}")
+            raise PolicyConfigError(
+                f"action_tokenizer= applies to pi0fast checkpoints, not {config.type}"
+            )
         config.action_tokenizer_name = options["action_tokenizer"]
         if "action_tokenizer_processor" in steps:
             overrides.setdefault("action_tokenizer_processor", {})["action_tokenizer_name"] = (
@@ -346,26 +401,61 @@ def standin_cache_dir() -> Path:
     root = os.environ.get("VLA_BENCH_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vla-bench"
     )
-    return Path(root) / "lerobot-standins" / "hub"
+    return Path(root) / "lerobot-standins"
 
 
-def ensure_standins(cache: Path, assets: tuple[str, ...]) -> Path:
-    """Build (once) the stand-in hub repositories that ``assets`` name into ``cache``."""
-    builders = {
-        "smolvlm": (SMOLVLM_REPO, lambda d: smolvlm_dir(d, SMOLVLM2_500M_CONFIG)),
-        "paligemma": (PALIGEMMA_REPO, paligemma_tokenizer_dir),
-        "fast": (FAST_REPO, lambda d: fast_tokenizer_dir(d, action_dim=7, horizon=10)),
-    }
+STANDIN_BUILDERS: dict[str, Callable[[Path], Path]] = {
+    "smolvlm": lambda d: smolvlm_dir(d, SMOLVLM2_500M_CONFIG),
+    "paligemma": paligemma_tokenizer_dir,
+    "fast": lambda d: fast_tokenizer_dir(d, action_dim=7, horizon=10),
+}
+"""How each stand-in asset is built (see :mod:`vla_bench_lerobot.standins`)."""
+
+
+def ensure_standins(root: Path, assets: tuple[str, ...]) -> dict[str, Path]:
+    """The stand-in directories ``assets`` name, under ``root`` (built once, kept)."""
     import tempfile
 
+    out = {}
     for asset in assets:
-        repo, build = builders[asset]
-        marker = cache / f"models--{repo.replace('/', '--')}" / "refs" / "main"
-        if marker.is_file():
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            install_in_hub_cache(repo, build(Path(tmp) / "repo"), cache)
-    return cache
+        target = root / asset
+        if not target.is_dir():
+            root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=root) as tmp:
+                built = STANDIN_BUILDERS[asset](Path(tmp) / asset)
+                built.rename(target)  # whole or not at all: a killed build leaves nothing
+        out[asset] = target
+    return out
+
+
+def _point_at_standins(config: Any, dirs: dict[str, Path]) -> None:
+    """Name the local stand-in directories in the config fields LeRobot loads hub files from
+    (an explicit path needs no hub and no cache)."""
+    if "smolvlm" in dirs:
+        config.vlm_model_name = str(dirs["smolvlm"])
+    if "fast" in dirs:
+        config.action_tokenizer_name = str(dirs["fast"])
+    if "paligemma" in dirs and hasattr(config, "text_tokenizer_name"):
+        config.text_tokenizer_name = str(dirs["paligemma"])
+
+
+def _make_processors(config: Any, stats: Any, dirs: dict[str, Path], root: Path) -> Any:
+    """LeRobot's processors for ``config``, built from the local stand-ins.
+
+    LeRobot 0.6.1's π0 and π0.5 processor factories name the PaliGemma tokenizer by its hub id
+    in code, with no argument to pass a path, and the hub client reads its cache location and
+    offline flag once, at import. For those two only, the stand-in is filed under that id in a
+    hub-cache layout and the client is pointed at it while the processors are built.
+    """
+    from lerobot.policies.factory import make_pre_post_processors
+
+    if config.type not in ("pi0", "pi05"):
+        return make_pre_post_processors(config, dataset_stats=stats)
+    hub = root / "hub"
+    if not (hub / f"models--{PALIGEMMA_REPO.replace('/', '--')}" / "refs" / "main").is_file():
+        install_in_hub_cache(PALIGEMMA_REPO, dirs["paligemma"], hub)
+    with hub_cache(hub):
+        return make_pre_post_processors(config, dataset_stats=stats)
 
 
 @contextlib.contextmanager
@@ -430,22 +520,20 @@ def build_random(
     overrides: dict[str, Any] | None = None,
     standins: Path | None = None,
     stats: dict[str, dict[str, Any]] | None = None,
+    options: dict[str, str] | None = None,
 ) -> Built:
     """The backend's architecture at full size (or with ``overrides``), randomly initialised.
 
     Features come from ``task`` (its cameras, state and action widths), statistics are
     ``stats`` or neutral, and hub files LeRobot would fetch come from stand-ins
-    (:mod:`standins`) in ``standins`` (default :func:`standin_cache_dir`).
+    (:mod:`standins`) built in ``standins`` (default :func:`standin_cache_dir`). ``options``
+    are the policy's (``n_action_steps``, ``temporal_ensemble_coeff``).
     """
     from lerobot.configs import FeatureType, PolicyFeature
-    from lerobot.policies.factory import (
-        get_policy_class,
-        make_policy_config,
-        make_pre_post_processors,
-    )
+    from lerobot.policies.factory import get_policy_class, make_policy_config
 
     if backend.random_config is None:
-        raise ValueError(
+        raise PolicyConfigError(
             f"weights=random needs a named architecture; --policy {backend.name} has none "
             f"(use one of {sorted(n for n, b in BACKENDS.items() if b.random_config)})"
         )
@@ -462,13 +550,15 @@ def build_random(
         **kwargs,
     )
     _apply_dtype(config, dtype)
-    cache = ensure_standins(standins or standin_cache_dir(), backend.hub_assets)
-    with hub_cache(cache), _default_dtype(dtype), _quiet():
+    apply_execution(config, options or {})
+    root = standins or standin_cache_dir()
+    dirs = ensure_standins(root, backend.hub_assets)
+    _point_at_standins(config, dirs)
+    with _default_dtype(dtype), _quiet():
         policy = get_policy_class(config.type)(config)
-    with hub_cache(cache):
-        preprocessor, postprocessor = make_pre_post_processors(
-            config, dataset_stats=stats if stats is not None else neutral_stats(config)
-        )
+    preprocessor, postprocessor = _make_processors(
+        config, stats if stats is not None else neutral_stats(config), dirs, root
+    )
     _restore_float32_heads(policy, dtype)
     policy.to(device)
     policy.eval()

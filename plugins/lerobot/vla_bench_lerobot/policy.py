@@ -16,18 +16,30 @@
     local copies of the hub files LeRobot loads besides the checkpoint (SmolVLM2 config and
     processor; PaliGemma tokenizer; FAST tokenizer).
 ``n_action_steps=<k>``
-    how many actions of each chunk the runner executes (default: the checkpoint's).
+    how many actions of each chunk the runner executes (default: the checkpoint's). It is set on
+    the LeRobot config before the model is built, as ``lerobot-eval --policy.n_action_steps``
+    does (Diffusion Policy predicts that many); more than one call predicts is refused.
+``temporal_ensemble_coeff=<c>|none``
+    ACT's temporal ensembling (default: the checkpoint's): every step calls the model and
+    executes the exponentially weighted mean of all chunks' predictions for that step, with
+    LeRobot's own ensembler, reset per episode; it implies ``n_action_steps=1``.
 
 ``act`` returns the whole chunk that LeRobot's ``predict_action_chunk`` produces (not one
-queued action). ``model_time_s`` is that call, device-synchronised; pre/post processing time is
-in ``info``. Seeds: ``reset`` seeds torch from ``--seed`` and the episode seed, so the noise of
-flow-matching/diffusion sampling is reproducible.
+queued action), or with temporal ensembling the one ensembled action. ``model_time_s`` is that
+call, device-synchronised; pre/post processing time is in ``info``. Seeds: ``reset`` seeds
+torch from ``--seed`` and the episode seed, so the noise of flow-matching/diffusion sampling is
+reproducible. On CUDA the model call runs as ``lerobot-eval`` runs it: TF32 matmuls, and
+autocast when the checkpoint's ``use_amp`` is set (``describe()["precision"]``).
+
+One class serves every registered name: the name picks the backend (:data:`BACKENDS`). Every
+problem a user can fix raises :class:`~harness.contract.PolicyConfigError` with the fix.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import difflib
 import logging
 import time
 from collections.abc import Iterator
@@ -41,11 +53,19 @@ from harness.contract import (
     Observation,
     PolicyBase,
     PolicyConfig,
+    PolicyConfigError,
     TaskSpec,
 )
 from vla_bench_lerobot.adapter import Adapter, PolicyFeatures, build_adapter
 from vla_bench_lerobot.backends import BACKENDS
-from vla_bench_lerobot.loading import Built, build_random, check_device, load_pretrained
+from vla_bench_lerobot.loading import (
+    Built,
+    apply_execution,
+    build_random,
+    check_device,
+    load_pretrained,
+    positive_int_option,
+)
 from vla_bench_lerobot.plugin import ACTION_SPACES
 
 if TYPE_CHECKING:
@@ -62,15 +82,28 @@ OPTIONS = frozenset(
         "tokenizer",
         "action_tokenizer",
         "n_action_steps",
+        "temporal_ensemble_coeff",
     }
 )
+FIELDS = ("checkpoint", "device", "dtype")
 WEIGHTS = ("pretrained", "random")
 
 
-class LeRobotPolicy(PolicyBase):
-    """One LeRobot policy behind the vla-bench Policy protocol (subclasses name the backend)."""
+def _check_options(backend: str, options: dict[str, str]) -> None:
+    """Unknown ``--policy-args`` keys are an error with the closest known one."""
+    known = sorted({*FIELDS, *OPTIONS})
+    for key in sorted(set(options) - OPTIONS):
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" — did you mean {close[0]!r}?" if close else ""
+        raise PolicyConfigError(
+            f"unknown --policy-args {key!r} for {backend}{hint} (known: {', '.join(known)})"
+        )
 
-    backend_name: ClassVar[str] = "lerobot"
+
+class LeRobotPolicy(PolicyBase):
+    """A LeRobot policy behind the vla-bench Policy protocol; ``config.name`` (the registered
+    name) picks the backend."""
+
     action_spaces: ClassVar[tuple[str, ...]] = ACTION_SPACES
     warmup_calls = 1
 
@@ -78,17 +111,17 @@ class LeRobotPolicy(PolicyBase):
         """Load ``config.checkpoint`` (or prepare ``weights=random``); ``built`` wraps a policy
         already in memory instead (e.g. straight from training), skipping any loading."""
         super().__init__(config)
-        self.backend = BACKENDS[self.backend_name]
-        unknown = sorted(set(config.options) - OPTIONS)
-        if unknown:
-            raise ValueError(
-                f"unknown --policy-args {unknown} for {self.backend.name}; known: "
-                f"checkpoint, device, dtype, {', '.join(sorted(OPTIONS))}"
+        if config.name not in BACKENDS:
+            raise PolicyConfigError(
+                f"{config.name!r} is not a LeRobot backend ({', '.join(BACKENDS)}); register "
+                f"the name with the backend it stands for"
             )
+        self.backend = BACKENDS[config.name]
+        _check_options(self.backend.name, dict(config.options))
         self.options = dict(config.options)
         self.weights = self.options.get("weights", "pretrained")
         if self.weights not in WEIGHTS:
-            raise ValueError(f"weights={self.weights!r} is not one of {WEIGHTS}")
+            raise PolicyConfigError(f"weights={self.weights!r} is not one of {WEIGHTS}")
         if built is not None:
             self.weights = built.weights
         self.device = check_device(config.device)
@@ -102,14 +135,14 @@ class LeRobotPolicy(PolicyBase):
         self._rng: list[Any] = []
         if self._built is None and self.weights == "random":
             if config.checkpoint:
-                raise ValueError(
+                raise PolicyConfigError(
                     "weights=random builds the architecture from data shipped with the plugin; "
                     "drop checkpoint= (or drop weights=random to load the checkpoint)"
                 )
         elif self._built is None:
             reference = config.checkpoint or self.backend.default_checkpoint
             if reference is None:
-                raise ValueError(
+                raise PolicyConfigError(
                     f"--policy {self.backend.name} needs checkpoint=<hub id or local dir>"
                 )
             self._built = load_pretrained(
@@ -117,12 +150,30 @@ class LeRobotPolicy(PolicyBase):
             )
             # "trained" or "finetuned" when `bench train` made the checkpoint
             self.weights = self._built.weights
-        steps = (
-            self._built.config.n_action_steps
-            if self._built
-            else (self.backend.random_config or {}).get("n_action_steps")
-        )
-        self.n_action_steps = int(self.options.get("n_action_steps", steps) or 0) or None
+        elif "temporal_ensemble_coeff" in self.options:
+            raise PolicyConfigError(
+                "temporal_ensemble_coeff is set when a checkpoint is loaded (the ensembler is "
+                "built with the model); save the policy and load it with checkpoint="
+            )
+        else:
+            apply_execution(self._built.config, self.options)
+        self.n_action_steps = self._action_steps()
+
+    def _action_steps(self) -> int | None:
+        """Actions executed per call: the LeRobot config's (options are applied to it)."""
+        if self._built is not None:
+            return int(self._built.config.n_action_steps)
+        if self.options.get("temporal_ensemble_coeff", "none").strip().lower() != "none":
+            return 1
+        steps = positive_int_option(self.options, "n_action_steps")
+        default = (self.backend.random_config or {}).get("n_action_steps")
+        return steps if steps is not None else default
+
+    @property
+    def _ensembling(self) -> bool:
+        """ACT with temporal ensembling: one ensembled action per model call."""
+        config = self._built.config if self._built else None
+        return getattr(config, "temporal_ensemble_coeff", None) is not None
 
     # -- Policy protocol ---------------------------------------------------------------------
     def reset(self, task: TaskSpec, episode: EpisodeSpec, env: gymnasium.Env | None) -> None:
@@ -133,12 +184,14 @@ class LeRobotPolicy(PolicyBase):
             signature = (tuple(task.cameras.items()), task.state_fields, task.action_space.dim)
             if self._built is None or self._built_for != signature:
                 torch.manual_seed(self.config.seed)
-                self._built = build_random(self.backend, task, self.device, self.config.dtype)
+                self._built = build_random(
+                    self.backend, task, self.device, self.config.dtype, options=self.options
+                )
                 self._built_for = signature
+                self.n_action_steps = self._action_steps()
         assert self._built is not None
-        self._adapter = build_adapter(
-            task, PolicyFeatures.of(self._built.config), self.options, self._built.source
-        )
+        features = PolicyFeatures.of(self._built.config, self._built.training)
+        self._adapter = build_adapter(task, features, self.options, self._built.source)
         self._built.policy.reset()
         self._history.clear()
         self._observed = False
@@ -174,15 +227,26 @@ class LeRobotPolicy(PolicyBase):
             torch.random.fork_rng(devices=self._cuda_devices()),
             _count_decode_failures() as failures,
             torch.inference_mode(),
+            self._precision(),
         ):
             self._set_rng_state(self._rng)
-            chunk = built.policy.predict_action_chunk(batch)
+            if self._ensembling:
+                # LeRobot's ensembler (reset per episode by policy.reset) folds this call's
+                # chunk into the running weighted mean and returns this step's action.
+                chunk = built.policy.select_action(batch)[:, None]
+            else:
+                chunk = built.policy.predict_action_chunk(batch)
             self._rng = self._rng_state()
         _synchronize(self.device)
         t2 = time.perf_counter()
         actions = built.postprocessor(chunk)
         array = actions.detach().to("cpu", torch.float64).numpy()[0]
         mapped = adapter.actions(array)
+        if self.n_action_steps is not None and len(mapped) < self.n_action_steps:
+            raise RuntimeError(
+                f"the model returned {len(mapped)} actions, fewer than n_action_steps="
+                f"{self.n_action_steps}"
+            )
         t3 = time.perf_counter()
         return ActionChunk(
             actions=mapped,
@@ -209,9 +273,13 @@ class LeRobotPolicy(PolicyBase):
                 chunk_size=getattr(config, "chunk_size", getattr(config, "horizon", None)),
                 n_action_steps=self.n_action_steps,
                 n_obs_steps=config.n_obs_steps,
+                temporal_ensemble_coeff=getattr(config, "temporal_ensemble_coeff", None),
                 dtype=getattr(config, "dtype", "float32"),
+                precision=self._precision_settings(),
                 **{k: v for k, v in self._built.notes.items() if k != "parameters"},
             )
+            if self._built.digest is not None:
+                out.update(self._built.digest.describe())
         with contextlib.suppress(ImportError):
             import lerobot
 
@@ -228,6 +296,33 @@ class LeRobotPolicy(PolicyBase):
             torch.cuda.empty_cache()
 
     # -- internals ---------------------------------------------------------------------------
+    def _precision_settings(self) -> dict[str, bool]:
+        """What ``lerobot-eval`` would set: on CUDA TF32 matmuls, autocast with ``use_amp``."""
+        cuda = self.device.startswith("cuda")
+        use_amp = bool(getattr(self._built.config, "use_amp", False)) if self._built else False
+        return {"tf32_matmul": cuda, "autocast": cuda and use_amp, "checkpoint_use_amp": use_amp}
+
+    @contextlib.contextmanager
+    def _precision(self) -> Iterator[None]:
+        """The model call's precision, as ``lerobot-eval`` runs it (CUDA only; restored after,
+        since the TF32 switch is process-wide)."""
+        settings = self._precision_settings()
+        if not settings["tf32_matmul"]:
+            yield
+            return
+        import torch
+
+        saved = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            if settings["autocast"]:
+                with torch.autocast(device_type="cuda"):
+                    yield
+            else:
+                yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = saved
+
     # Sampling noise (flow matching, diffusion) comes from torch's global generator. Each
     # policy keeps its own generator state and swaps it in around the model call, so its
     # actions depend only on its seeds, not on other code drawing random numbers.
@@ -318,39 +413,3 @@ def _count_decode_failures() -> Iterator[_FailureCount]:
         yield handler
     finally:
         root.removeHandler(handler)
-
-
-class SmolVLAPolicy(LeRobotPolicy):
-    """SmolVLA through LeRobot."""
-
-    backend_name = "smolvla"
-
-
-class Pi0Policy(LeRobotPolicy):
-    """π0 through LeRobot."""
-
-    backend_name = "pi0"
-
-
-class Pi05Policy(LeRobotPolicy):
-    """π0.5 through LeRobot."""
-
-    backend_name = "pi05"
-
-
-class Pi0FastPolicy(LeRobotPolicy):
-    """π0-FAST through LeRobot."""
-
-    backend_name = "pi0fast"
-
-
-class DiffusionPolicy(LeRobotPolicy):
-    """Diffusion Policy through LeRobot."""
-
-    backend_name = "diffusion"
-
-
-class ACTPolicy(LeRobotPolicy):
-    """ACT through LeRobot."""
-
-    backend_name = "act"

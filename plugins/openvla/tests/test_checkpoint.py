@@ -88,10 +88,10 @@ def test_save_weights_writes_the_published_layout_back(
     source, _ = tiny_checkpoint
     original = load_file(str(source / "model.safetensors"))
     model = _load(source)
-    assert ckpt.published_name("featurizer.dino.blocks.0.ls1.scale") == (
+    assert ckpt.published_name("featurizer.dino.blocks.0.ls1.gamma") == (
         "vision_backbone.featurizer.blocks.0.ls1.scale_factor"
     )
-    assert ckpt.published_name("featurizer.siglip.patch_embed.weight") == (
+    assert ckpt.published_name("featurizer.siglip.patch_embed.proj.weight") == (
         "vision_backbone.fused_featurizer.patch_embed.proj.weight"
     )
     with pytest.raises(ckpt.CheckpointError, match="not part of the native"):

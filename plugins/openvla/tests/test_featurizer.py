@@ -1,5 +1,6 @@
-"""The native featurizer against timm's own towers, and the image transform against the
-published processor's torchvision calls."""
+"""The featurizer (timm towers cut after the block OpenVLA reads) against whole timm towers
+read as OpenVLA reads them, and the image transform against the published processor's
+torchvision calls."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from PIL import Image
 from vla_bench_openvla.checkpoint import native_name
 from vla_bench_openvla.config import ImageSpec, OpenVLAConfig, ViTSpec, parse_config
 from vla_bench_openvla.inputs import ImageTransform
-from vla_bench_openvla.vision import FusedFeaturizer, ViTTower
+from vla_bench_openvla.vision import FusedFeaturizer, build_tower, tower_features
 
 TEXT = {"vocab_size": 320, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1}
 
@@ -37,7 +38,7 @@ def _timm_tower(timm_id: str, kwargs: dict[str, Any], size: int, seed: int) -> A
     return tower.eval()
 
 
-def _load_tower(native: ViTTower, tower: Any, which: str, config: OpenVLAConfig) -> None:
+def _load_tower(native: Any, tower: Any, which: str, config: OpenVLAConfig) -> None:
     state = {}
     for key, value in tower.state_dict().items():
         name = native_name(f"vision_backbone.{which}.{key}", config)
@@ -54,15 +55,16 @@ def test_towers_match_timm_second_to_last_block(size: int) -> None:
         [(DINO_ID, DINO_KWARGS, "featurizer"), (SIGLIP_ID, SIGLIP_KWARGS, "fused_featurizer")]
     ):
         reference = _timm_tower(timm_id, kwargs, size, seed=10 + i)
-        native = ViTTower(config.towers[i]).eval()
+        native = build_tower(config.towers[i], timm_id).eval()
+        assert len(native.blocks) == len(reference.blocks) - 1  # the last block is not built
         _load_tower(native, reference, which, config)
         x = pixels[:, 3 * i : 3 * i + 3]
         with torch.no_grad():
             (expected,) = reference.get_intermediate_layers(x, n=[len(reference.blocks) - 2])
-            got = native(x)
+            got = tower_features(native, x)
             last = reference.get_intermediate_layers(x, n=[len(reference.blocks) - 1])[0]
         assert got.shape == (2, (size // 14) ** 2, kwargs["embed_dim"])
-        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
         # the choice of block matters: the last block's output is far from it
         assert (last - expected).abs().max() > 1e-2
 
@@ -79,7 +81,7 @@ def test_fused_featurizer_concatenates_dino_then_siglip() -> None:
         out = fused(pixels)
         a = dino.get_intermediate_layers(pixels[:, :3], n=[1])[0]
         b = siglip.get_intermediate_layers(pixels[:, 3:], n=[1])[0]
-    torch.testing.assert_close(out, torch.cat([a, b], dim=2), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out, torch.cat([a, b], dim=2), rtol=0, atol=0)
 
 
 def test_tower_specs_of_the_real_timm_ids_match_timm() -> None:
@@ -101,6 +103,10 @@ def test_tower_specs_of_the_real_timm_ids_match_timm() -> None:
         assert isinstance(model.blocks[0].mlp.act, torch.nn.GELU)
         assert model.blocks[0].mlp.act.approximate == "none"
         assert spec.norm_eps == model.blocks[0].norm1.eps
+        with torch.device("meta"):
+            tower = build_tower(spec, timm_id)  # built from the spec, checked against it
+        assert len(tower.blocks) == spec.depth - 1
+        assert tower.attn_pool is None and isinstance(tower.norm, torch.nn.Identity)
 
 
 def test_image_transform_matches_the_published_processor() -> None:

@@ -119,7 +119,8 @@ def test_bad_options_fail_with_the_fix(tiny_checkpoint: tuple[Path, ReferenceOpe
     directory, _ = tiny_checkpoint
     good = f"checkpoint={directory},unnorm_key=bridge_orig"
     for args, message in [
-        (f"checkpoint={directory},unnorm=x", "unknown --policy-args unnorm for openvla; known:"),
+        (f"checkpoint={directory},unnorm=x", "unknown --policy-args 'unnorm' for openvla"),
+        (f"{good},devcie=cpu", "'devcie' for openvla — did you mean 'device'"),
         (f"checkpoint={directory}", r"unnorm_key=<key>.*bridge_orig, fractal20220817_data"),
         ("", "needs checkpoint="),
         (f"{good},gripper=x", "gripper='x' is not a known convention"),
@@ -201,3 +202,43 @@ def test_prompt_tokens(tiny_checkpoint: tuple[Path, ReferenceOpenVLA]) -> None:
     words = WordTokenizer().encode("pick up the red block and put it in the bowl")
     assert len(words) == 26 and words[0] == 1 and words[-1] == 29871
     assert all(3 <= i < 31744 for i in words[1:-1])
+
+
+def test_weights_are_described_by_training_record_and_content(
+    tiny_checkpoint: tuple[Path, ReferenceOpenVLA], tmp_path: Path
+) -> None:
+    """A fine-tune made here says so; a corrupt ``training.json`` is refused, never read as
+    "pretrained"; new weights written to the same path get a new ``weights_digest``."""
+    import shutil
+
+    from harness.checkpoints import TrainingRecord
+
+    directory = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint[0], directory)
+
+    def describe() -> dict[str, Any]:
+        options = {"unnorm_key": "bridge_orig"}
+        return OpenVLAPolicy(
+            PolicyConfig("openvla", checkpoint=str(directory), options=options)
+        ).describe()
+
+    plain = describe()
+    assert plain["weights"] == "pretrained" and "training" not in plain
+    assert set(plain["weights_digest_files"]) == {
+        "model.safetensors", "config.json", "preprocessor_config.json",
+    }  # fmt: skip
+    TrainingRecord(
+        policy="openvla", origin="finetuned", dataset="/d", seed=0, batch_size=4, steps=4,
+        steps_done=4, frames=30, episodes=2, pretrained="/w/openvla-7b",
+    ).write(directory)  # fmt: skip
+    tuned = describe()
+    assert tuned["weights"] == "finetuned" and tuned["training"]["pretrained"] == "/w/openvla-7b"
+    assert tuned["weights_digest"] == plain["weights_digest"]  # the record is not the weights
+    (directory / "training.json").write_text('{"origin": "finetuned", "policy": ')
+    with pytest.raises(PolicyConfigError, match=r"training\.json.*cannot be read as JSON"):
+        describe()
+    (directory / "training.json").unlink()
+    other = tmp_path / "other"
+    write_checkpoint(other, seed=1, outputs="actions")
+    shutil.copy2(other / "model.safetensors", directory / "model.safetensors")
+    assert describe()["weights_digest"] != plain["weights_digest"]

@@ -1,8 +1,9 @@
-"""From OpenVLA's normalised outputs to ``ee_delta_7d``: statistics, un-normalisation, gripper.
+"""OpenVLA's action convention, both ways: ``ee_delta_7d`` <-> normalised values <-> tokens.
 
 OpenVLA normalises each training dataset's actions with its 1st/99th percentiles
-(``bounds_q99``) and leaves the dimensions whose ``mask`` entry is False (the gripper) as they
-were. Un-normalising is therefore, per dimension,
+(``bounds_q99``): ``2 (a - q01) / (q99 - q01) - 1`` clipped to [-1, 1], per dimension whose
+``mask`` entry is True (a masked dimension that never varies, min == max, becomes 0); the
+others (the gripper) stay as they are. Un-normalising is therefore, per dimension,
 ``mask ? 0.5 * (x + 1) * (q99 - q01) + q01 : x`` with the statistics of one dataset, chosen by
 ``unnorm_key`` (``bridge_orig``, ``libero_spatial_no_noops``, ...).
 
@@ -11,7 +12,11 @@ so that the gripper action is 1 = open and 0 = closed, and the mask leaves it un
 OpenVLA checkpoint emits a gripper value near 0 or 1. ``ee_delta_7d`` wants -1 = open and
 +1 = closed. :data:`GRIPPER_CONVENTIONS` names the mappings; ``gripper=open1_close0`` (the
 default) is the one for OpenVLA's own checkpoints and its fine-tunes made with its training
-code; OpenVLA's LIBERO evaluation arrives at the same map (``2g - 1`` then sign flip).
+code or ``bench train``; OpenVLA's LIBERO evaluation arrives at the same map (``2g - 1`` then
+sign flip).
+
+Decoding (:class:`ActionDecoder`, the policy) and encoding (:class:`ActionEncoder` and
+:func:`dataset_statistics`, fine-tuning) live here together so that one is the other's inverse.
 """
 
 from __future__ import annotations
@@ -40,11 +45,28 @@ class ActionStats:
     q01: np.ndarray
     q99: np.ndarray
     mask: np.ndarray
+    constant: np.ndarray | None = None
+    """Dimensions that never varied in the dataset (min == max); None when not recorded."""
 
     @property
     def dim(self) -> int:
         """Number of action dimensions (tokens generated per action)."""
         return len(self.q01)
+
+    def normalize(self, actions: np.ndarray) -> np.ndarray:
+        """OpenVLA's ``bounds_q99``: ``2 (a - q01) / (q99 - q01) - 1`` clipped to [-1, 1] where
+        ``mask`` is true; other dimensions as they are.
+
+        A masked dimension that never varies becomes 0, as in OpenVLA, and decodes back to its
+        constant value. Unlike OpenVLA that rule is not applied to unmasked dimensions: there
+        the raw value is what the policy decodes, so it must stay.
+        """
+        x = np.asarray(actions, dtype=np.float64)
+        scaled = np.clip(2.0 * (x - self.q01) / (self.q99 - self.q01 + 1e-8) - 1.0, -1.0, 1.0)
+        constant = self.mask & (
+            self.constant if self.constant is not None else np.zeros_like(self.mask)
+        )
+        return np.where(constant, 0.0, np.where(self.mask, scaled, x))
 
     def unnormalize(self, normalized: np.ndarray) -> np.ndarray:
         """OpenVLA's inverse of ``bounds_q99``; unmasked dimensions pass through unchanged."""
@@ -90,7 +112,13 @@ def select_stats(norm_stats: Mapping[str, Any], unnorm_key: str | None) -> Actio
             f"action statistics {unnorm_key!r}: q01, q99 and mask must be equal-length lists "
             f"(got shapes {q01.shape}, {q99.shape}, {mask.shape})"
         )
-    return ActionStats(unnorm_key, q01, q99, mask)
+    constant = None
+    if "min" in action and "max" in action:
+        low = np.asarray(action["min"], dtype=np.float64)
+        high = np.asarray(action["max"], dtype=np.float64)
+        if low.shape == high.shape == q01.shape:
+            constant = low == high
+    return ActionStats(unnorm_key, q01, q99, mask, constant)
 
 
 def identity_stats(dim: int = 7) -> ActionStats:
@@ -104,7 +132,10 @@ class GripperConvention:
 
     name: str
     description: str
-    to_ee: Callable[[float], float]
+    to_ee: Callable[[Any], Any]
+    """Model value -> ``ee_delta_7d`` gripper (scalars or arrays)."""
+    from_ee: Callable[[Any], Any]
+    """``ee_delta_7d`` gripper -> model value: the inverse, for writing training targets."""
 
 
 GRIPPER_CONVENTIONS: dict[str, GripperConvention] = {
@@ -114,21 +145,25 @@ GRIPPER_CONVENTIONS: dict[str, GripperConvention] = {
             "open1_close0",
             "model emits 1 = open, 0 = closed (OpenVLA's RLDS convention): ee = 1 - 2g",
             lambda g: 1.0 - 2.0 * g,
+            lambda ee: (1.0 - ee) / 2.0,
         ),
         GripperConvention(
             "close1_open0",
             "model emits 1 = closed, 0 = open: ee = 2g - 1",
             lambda g: 2.0 * g - 1.0,
+            lambda ee: (ee + 1.0) / 2.0,
         ),
         GripperConvention(
             "signed",
             "model already emits -1 = open, +1 = closed: ee = g",
             lambda g: g,
+            lambda ee: ee,
         ),
         GripperConvention(
             "signed_inverted",
             "model emits +1 = open, -1 = closed: ee = -g",
             lambda g: -g,
+            lambda ee: -ee,
         ),
     )
 }
@@ -206,3 +241,68 @@ class ActionDecoder:
             action[-1] = self.last_gripper
         self.last_gripper = float(action[-1])
         return DecodedAction(action, normalized, valid)
+
+
+# -- encoding: training targets ----------------------------------------------------------------
+
+GRIPPER = 6
+"""Index of the gripper in ``ee_delta_7d``."""
+
+
+def to_model_convention(
+    actions: np.ndarray, gripper: GripperConvention | None = None
+) -> np.ndarray:
+    """``ee_delta_7d`` actions (N x 7) with the gripper in the model's convention (default
+    ``open1_close0``: 1 open, 0 closed), the form OpenVLA's statistics and targets are in."""
+    convention = gripper or GRIPPER_CONVENTIONS[DEFAULT_GRIPPER]
+    out = np.array(actions, dtype=np.float64)
+    if out.ndim != 2 or out.shape[1] != 7:
+        raise ValueError(
+            f"expected ee_delta_7d actions as N x 7, got shape {out.shape}; OpenVLA drives "
+            f"ee_delta_7d (dx, dy, dz, droll, dpitch, dyaw, gripper)"
+        )
+    out[:, GRIPPER] = convention.from_ee(out[:, GRIPPER])
+    return out
+
+
+def _summary(values: np.ndarray) -> dict[str, list[float]]:
+    return {
+        "mean": values.mean(axis=0).tolist(),
+        "std": values.std(axis=0).tolist(),
+        "max": values.max(axis=0).tolist(),
+        "min": values.min(axis=0).tolist(),
+        "q01": np.quantile(values, 0.01, axis=0).tolist(),
+        "q99": np.quantile(values, 0.99, axis=0).tolist(),
+    }
+
+
+def dataset_statistics(actions: np.ndarray, states: np.ndarray, episodes: int) -> dict[str, Any]:
+    """One dataset's entry of ``dataset_statistics.json``, in OpenVLA's form, for ``ee_delta_7d``
+    ``actions``: summaries of the actions in the model's convention (:func:`to_model_convention`)
+    with ``mask`` true for the six motion dimensions and false for the gripper (not scaled)."""
+    model = to_model_convention(actions)
+    mask = [True] * model.shape[1]
+    mask[GRIPPER] = False
+    return {
+        "action": {**_summary(model), "mask": mask},
+        "proprio": _summary(np.asarray(states, dtype=np.float64)),
+        "num_transitions": len(model),
+        "num_trajectories": int(episodes),
+    }
+
+
+class ActionEncoder:
+    """``ee_delta_7d`` actions -> OpenVLA's action token ids: the inverse of
+    :class:`ActionDecoder` with the same bins, statistics and gripper convention."""
+
+    def __init__(
+        self, tokenizer: ActionTokenizer, stats: ActionStats, gripper: GripperConvention
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.stats = stats
+        self.gripper = gripper
+
+    def __call__(self, actions: np.ndarray) -> np.ndarray:
+        """Token ids (N x 7) for N actions."""
+        model = to_model_convention(actions, self.gripper)
+        return self.tokenizer.encode(self.stats.normalize(model))

@@ -11,11 +11,13 @@ published name                                              native name
 ==========================================================  ================================
 ``vision_backbone.featurizer.X``                            ``featurizer.dino.X``
 ``vision_backbone.fused_featurizer.X``                      ``featurizer.siglip.X``
-``...patch_embed.proj.{weight,bias}``                       ``...patch_embed.{weight,bias}``
-``...blocks.i.ls{1,2}.scale_factor`` (or timm's ``gamma``)  ``...blocks.i.ls{1,2}.scale``
+``...blocks.i.ls{1,2}.scale_factor`` (or timm's ``gamma``)  ``...blocks.i.ls{1,2}.gamma``
 ``projector.fc{1,2,3}.*``                                   ``projector.fc{1,2,3}.*``
 ``language_model.X``                                        ``llm.X``
 ==========================================================  ================================
+
+The towers are timm's own modules, so their names are timm's; only LayerScale differs (the
+published conversion renamed timm's ``gamma`` to ``scale_factor``).
 
 Weights the forward pass never reads are skipped by name: each tower's last block (features
 come from the second-to-last), its final ``norm``, and SigLIP's pooling head (``attn_pool``,
@@ -57,7 +59,7 @@ _TOWERS = {"featurizer": "dino", "fused_featurizer": "siglip"}
 _PUBLISHED_TOWERS = {native: published for published, native in _TOWERS.items()}
 _BLOCK = re.compile(r"blocks\.(\d+)\.(.+)")
 _BLOCK_PARAMS = re.compile(
-    r"(norm1|norm2|attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.(weight|bias)|ls[12]\.scale"
+    r"(norm1|norm2|attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.(weight|bias)|ls[12]\.gamma"
 )
 _TOWER_UNUSED = re.compile(r"(norm|fc_norm|head|attn_pool)(\..+)?")
 
@@ -106,16 +108,15 @@ def native_name(name: str, config: OpenVLAConfig) -> str | None:
         spec = config.towers[0 if tower == "dino" else 1]
         rest = parts[2]
         prefix = f"featurizer.{tower}."
-        if rest in ("cls_token", "reg_token", "pos_embed"):
+        if rest in ("cls_token", "reg_token", "pos_embed", "patch_embed.proj.weight",
+                    "patch_embed.proj.bias"):  # fmt: skip
             return prefix + rest
-        if rest in ("patch_embed.proj.weight", "patch_embed.proj.bias"):
-            return prefix + rest.replace(".proj", "")
         if _TOWER_UNUSED.fullmatch(rest):
             return None
         block = _BLOCK.fullmatch(rest)
         if block:
             index, param = int(block.group(1)), block.group(2)
-            param = re.sub(r"^(ls[12])\.(scale_factor|gamma)$", r"\1.scale", param)
+            param = re.sub(r"^(ls[12])\.scale_factor$", r"\1.gamma", param)
             if index == spec.depth - 1:
                 return None
             if index < spec.depth - 1 and _BLOCK_PARAMS.fullmatch(param):
@@ -136,8 +137,7 @@ def published_name(name: str) -> str:
         return name
     parts = name.split(".", 2)
     if len(parts) == 3 and parts[0] == "featurizer" and parts[1] in _PUBLISHED_TOWERS:
-        rest = re.sub(r"^patch_embed\.(weight|bias)$", r"patch_embed.proj.\1", parts[2])
-        rest = re.sub(r"\.(ls[12])\.scale$", r".\1.scale_factor", rest)
+        rest = re.sub(r"\.(ls[12])\.gamma$", r".\1.scale_factor", parts[2])
         return f"vision_backbone.{_PUBLISHED_TOWERS[parts[1]]}.{rest}"
     raise CheckpointError(f"parameter {name!r} is not part of the native OpenVLA model")
 

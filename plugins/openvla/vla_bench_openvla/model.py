@@ -16,7 +16,7 @@ from transformers import LlamaForCausalLM
 from transformers.models.llama.modeling_llama import LlamaRMSNorm, LlamaRotaryEmbedding
 
 from vla_bench_openvla.config import OpenVLAConfig
-from vla_bench_openvla.vision import FusedFeaturizer, LayerScale, Projector, ViTTower
+from vla_bench_openvla.vision import FusedFeaturizer, Projector
 
 
 class OpenVLAModel(nn.Module):
@@ -95,6 +95,9 @@ def init_random(model: OpenVLAModel, seed: int = 0, std: float = 0.02) -> None:
     Weights and tokens ~ N(0, std), biases 0, norm scales 1, LayerScale 1e-5 (timm's DINOv2
     init). The outputs mean nothing.
     """
+    from timm.layers import LayerScale
+    from timm.models.vision_transformer import VisionTransformer
+
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     for module in model.modules():
@@ -102,12 +105,12 @@ def init_random(model: OpenVLAModel, seed: int = 0, std: float = 0.02) -> None:
         if isinstance(module, nn.LayerNorm | LlamaRMSNorm) and weight is not None:
             weight.fill_(1.0)
         elif isinstance(module, LayerScale):
-            module.scale.fill_(1e-5)
+            module.gamma.fill_(1e-5)
         elif isinstance(module, nn.Linear | nn.Conv2d | nn.Embedding) and weight is not None:
             weight.normal_(0.0, std, generator=generator)
         if isinstance(bias, torch.Tensor):
             bias.zero_()
-        if isinstance(module, ViTTower):
+        if isinstance(module, VisionTransformer):
             for token in (module.cls_token, module.reg_token, module.pos_embed):
                 if token is not None:
                     token.normal_(0.0, std, generator=generator)

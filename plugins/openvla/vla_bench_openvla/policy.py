@@ -31,12 +31,16 @@ A generated token that is not an action token is a decode failure: it is counted
 results and that dimension gets its no-op (no motion; the previous gripper command).
 
 A checkpoint written by ``bench train --policy openvla`` (its ``training.json`` says
-``"origin": "finetuned"``) is described as ``weights: finetuned``.
+``"origin": "finetuned"``) is described as ``weights: finetuned``; a ``training.json`` that
+cannot be read is an error, not "pretrained". ``describe()`` identifies the weights by content:
+``weights_digest`` is a SHA-256 over the weight files, ``config.json``,
+``dataset_statistics.json`` and ``preprocessor_config.json`` (those present; listed in
+``weights_digest_files``).
 """
 
 from __future__ import annotations
 
-import json
+import difflib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -44,6 +48,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
+from harness.checkpoints import ContentDigest, TrainingRecord, content_digest, find_training_record
 from harness.contract import (
     ActionChunk,
     EpisodeSpec,
@@ -110,15 +115,16 @@ def resolve_dtype(name: str | None, device: torch.device) -> torch.dtype:
     return DTYPES[name]
 
 
-def is_finetuned(directory: Path | None) -> bool:
-    """Whether ``directory`` holds a fine-tune made here (``training.json`` origin finetuned)."""
-    if directory is None or not (directory / "training.json").is_file():
-        return False
-    try:
-        log = json.loads((directory / "training.json").read_text())
-    except json.JSONDecodeError:
-        return False  # not ours to judge: the weights still load and run
-    return isinstance(log, dict) and log.get("origin") == "finetuned"
+WEIGHT_METADATA = ("config.json", "dataset_statistics.json", "preprocessor_config.json")
+"""Files besides the weights that decide a checkpoint's actions (architecture, statistics,
+image normalisation): hashed into ``weights_digest`` with the weight files."""
+
+
+def weights_digest(directory: Path) -> ContentDigest:
+    """The content digest of an OpenVLA checkpoint: its weight files and :data:`WEIGHT_METADATA`."""
+    files = [*ckpt.weight_files(directory)]
+    files += [directory / name for name in WEIGHT_METADATA if (directory / name).is_file()]
+    return content_digest(directory, files)
 
 
 class OpenVLAPolicy(PolicyBase):
@@ -141,11 +147,12 @@ class OpenVLAPolicy(PolicyBase):
 
     def _setup(self) -> None:
         config = self.config
-        unknown = sorted(set(self.options) - set(OPTIONS))
-        if unknown:
+        known = ["checkpoint", "device", "dtype", *OPTIONS]
+        for key in sorted(set(self.options) - set(OPTIONS)):
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" — did you mean {close[0]!r}?" if close else ""
             raise ValueError(
-                f"unknown --policy-args {', '.join(unknown)} for openvla; known: "
-                f"checkpoint, device, dtype, {', '.join(OPTIONS)}"
+                f"unknown --policy-args {key!r} for openvla{hint} (known: {', '.join(known)})"
             )
         self.weights = self.options.get("weights", "pretrained")
         if self.weights not in ("pretrained", "random"):
@@ -157,7 +164,14 @@ class OpenVLAPolicy(PolicyBase):
             if config.checkpoint
             else None
         )
-        self.finetuned = self.weights == "pretrained" and is_finetuned(directory)
+        self.training: TrainingRecord | None = (
+            find_training_record(directory)
+            if self.weights == "pretrained" and directory is not None
+            else None
+        )
+        self.digest = (
+            weights_digest(directory) if self.weights == "pretrained" and directory else None
+        )
         self.model_config = self._architecture(directory)
         self.model = self._build(directory)
         self.tokenizer: PromptTokenizer | WordTokenizer = (
@@ -286,9 +300,9 @@ class OpenVLAPolicy(PolicyBase):
 
     def describe(self) -> dict[str, Any]:
         """Checkpoint, weights kind, parameters and the decoding choices that shape actions."""
-        return {
+        out: dict[str, Any] = {
             "checkpoint": self.config.checkpoint,
-            "weights": "finetuned" if self.finetuned else self.weights,
+            "weights": self.training.origin if self.training else self.weights,
             "arch": self.options.get("arch", "openvla-7b") if not self.config.checkpoint else None,
             "parameters": self.model.num_parameters(),
             "device": str(self.device),
@@ -299,6 +313,11 @@ class OpenVLAPolicy(PolicyBase):
             "camera": self.camera or self.options.get("camera"),
             "center_crop": self.transform.center_crop,
         }
+        if self.digest is not None:
+            out.update(self.digest.describe())
+        if self.training is not None:
+            out["training"] = self.training.summary()
+        return out
 
     def close(self) -> None:
         """Drop the model and return GPU memory."""

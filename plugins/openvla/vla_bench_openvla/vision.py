@@ -1,11 +1,16 @@
-"""The fused DINOv2 + SigLIP featurizer and the projector into the LLM, in plain torch.
+"""The fused DINOv2 + SigLIP featurizer and the projector into the LLM.
 
-Written from the architecture (see :class:`~vla_bench_openvla.config.ViTSpec`) rather than by
-instantiating timm models by name, so that the forward pass does not drift with timm's
-defaults; ``tests/test_featurizer.py`` checks it against timm's own towers.
+The towers are timm's VisionTransformer, created by the timm ids a checkpoint names, as
+OpenVLA's own code creates them, with every hyper-parameter that shapes the forward pass
+passed explicitly from the checkpoint's :class:`~vla_bench_openvla.config.ViTSpec` (so a
+change of timm's defaults cannot change the model silently) and checked after creation.
+OpenVLA reads each tower's second-to-last block: timm's ``prune_intermediate_layers`` drops the
+last block, the final norm and the pooling head, which never run.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -14,99 +19,70 @@ from torch import nn
 from vla_bench_openvla.config import OpenVLAConfig, ViTSpec
 
 
-class Attention(nn.Module):
-    """Multi-head self-attention with a fused, biased qkv projection."""
-
-    def __init__(self, dim: int, num_heads: int) -> None:
-        super().__init__()
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, N, D) -> (B, N, D)."""
-        b, n, d = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, d // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        out = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(out.transpose(1, 2).reshape(b, n, d))
+class TowerMismatchError(ValueError):
+    """The installed timm builds a tower other than the checkpoint's spec describes."""
 
 
-class Mlp(nn.Module):
-    """Linear -> exact GELU -> Linear."""
+def build_tower(spec: ViTSpec, timm_id: str) -> Any:
+    """A timm VisionTransformer for ``spec`` (timm model ``timm_id``), cut after the block whose
+    output OpenVLA reads (block ``depth - 2``)."""
+    import timm
 
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, N, D) -> (B, N, D)."""
-        return self.fc2(F.gelu(self.fc1(x)))
-
-
-class LayerScale(nn.Module):
-    """Per-channel learned scale of a residual branch (DINOv2)."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.ones(dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Scale the last dimension."""
-        return x * self.scale
-
-
-class Block(nn.Module):
-    """A pre-norm transformer block, optionally with LayerScale on both branches."""
-
-    def __init__(self, spec: ViTSpec) -> None:
-        super().__init__()
-        dim = spec.embed_dim
-        self.norm1 = nn.LayerNorm(dim, eps=spec.norm_eps)
-        self.attn = Attention(dim, spec.num_heads)
-        self.ls1: nn.Module = LayerScale(dim) if spec.layer_scale else nn.Identity()
-        self.norm2 = nn.LayerNorm(dim, eps=spec.norm_eps)
-        self.mlp = Mlp(dim, spec.mlp_hidden)
-        self.ls2: nn.Module = LayerScale(dim) if spec.layer_scale else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """One residual attention step and one residual MLP step."""
-        x = x + self.ls1(self.attn(self.norm1(x)))
-        return x + self.ls2(self.mlp(self.norm2(x)))
-
-
-class ViTTower(nn.Module):
-    """A ViT that returns the patch tokens of its second-to-last block (prefix tokens dropped).
-
-    Only the ``depth - 1`` blocks that feed that output are built.
-    """
-
-    def __init__(self, spec: ViTSpec) -> None:
-        super().__init__()
-        self.spec = spec
-        dim = spec.embed_dim
-        self.patch_embed = nn.Conv2d(3, dim, kernel_size=spec.patch_size, stride=spec.patch_size)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if spec.class_token else None
-        self.reg_token = (
-            nn.Parameter(torch.zeros(1, spec.reg_tokens, dim)) if spec.reg_tokens else None
+    if not timm.is_model(timm_id):
+        raise TowerMismatchError(
+            f"vision tower {timm_id!r} is not a timm model; OpenVLA checkpoints name their "
+            f"towers by timm id (timm_model_ids in config.json)"
         )
-        self.pos_embed = nn.Parameter(torch.zeros(1, spec.pos_tokens, dim))
-        self.blocks = nn.ModuleList(Block(spec) for _ in range(spec.depth - 1))
+    tower: Any = timm.create_model(
+        timm_id,
+        pretrained=False,
+        num_classes=0,
+        img_size=spec.image_size,
+        patch_size=spec.patch_size,
+        embed_dim=spec.embed_dim,
+        depth=spec.depth,
+        num_heads=spec.num_heads,
+        # timm sizes the MLP as int(embed_dim * mlp_ratio): the half keeps float error out
+        mlp_ratio=(spec.mlp_hidden + 0.5) / spec.embed_dim,
+        qkv_bias=True,
+        class_token=spec.class_token,
+        reg_tokens=spec.reg_tokens,
+        no_embed_class=spec.no_embed_class,
+        init_values=1e-5 if spec.layer_scale else None,
+        act_layer=nn.GELU,  # exact (erf) GELU, what OpenVLA trained with
+    )
+    tower.prune_intermediate_layers(indices=[spec.depth - 2], prune_norm=True, prune_head=True)
+    block = tower.blocks[0]
+    built = {
+        "mlp_hidden": block.mlp.fc1.out_features,
+        "num_prefix_tokens": tower.num_prefix_tokens,
+        "pos_tokens": tower.pos_embed.shape[1],
+        "norm_eps": block.norm1.eps,
+        "layer_scale": hasattr(block.ls1, "gamma"),
+        "exact_gelu": isinstance(block.mlp.act, nn.GELU) and block.mlp.act.approximate == "none",
+    }
+    wanted = {
+        "mlp_hidden": spec.mlp_hidden,
+        "num_prefix_tokens": spec.num_prefix_tokens,
+        "pos_tokens": spec.pos_tokens,
+        "norm_eps": spec.norm_eps,
+        "layer_scale": spec.layer_scale,
+        "exact_gelu": True,
+    }
+    if built != wanted:
+        raise TowerMismatchError(
+            f"timm {timm.__version__} builds {timm_id!r} as {built}, the checkpoint needs "
+            f"{wanted}; install a timm release that builds it as specified"
+        )
+    return tower
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) normalised images -> (B, num_patches, embed_dim)."""
-        x = self.patch_embed(images).flatten(2).transpose(1, 2)
-        prefix = [
-            t.expand(x.shape[0], -1, -1) for t in (self.cls_token, self.reg_token) if t is not None
-        ]
-        if self.spec.no_embed_class:
-            x = torch.cat([*prefix, x + self.pos_embed], dim=1)
-        else:
-            x = torch.cat([*prefix, x], dim=1) + self.pos_embed
-        for block in self.blocks:
-            x = block(x)
-        return x[:, self.spec.num_prefix_tokens :]
+
+def tower_features(tower: Any, images: torch.Tensor) -> torch.Tensor:
+    """A tower's patch tokens at the block it was cut after (prefix tokens dropped), through
+    timm's own ``get_intermediate_layers``: (B, 3, S, S) -> (B, num_patches, embed_dim)."""
+    (patches,) = tower.get_intermediate_layers(images, n=[len(tower.blocks) - 1])
+    out: torch.Tensor = patches
+    return out
 
 
 class FusedFeaturizer(nn.Module):
@@ -114,13 +90,13 @@ class FusedFeaturizer(nn.Module):
 
     def __init__(self, config: OpenVLAConfig) -> None:
         super().__init__()
-        self.dino = ViTTower(config.towers[0])
-        self.siglip = ViTTower(config.towers[1])
+        self.dino = build_tower(config.towers[0], config.timm_model_ids[0])
+        self.siglip = build_tower(config.towers[1], config.timm_model_ids[1])
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(B, 6, S, S), each tower's own normalisation -> (B, num_patches, vision_dim)."""
         dino, siglip = torch.split(pixel_values, [3, 3], dim=1)
-        return torch.cat([self.dino(dino), self.siglip(siglip)], dim=2)
+        return torch.cat([tower_features(self.dino, dino), tower_features(self.siglip, siglip)], 2)
 
 
 class Projector(nn.Module):

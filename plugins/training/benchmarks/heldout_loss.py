@@ -27,7 +27,7 @@ def mean_loss(policy: str, checkpoint: Path, dataset: Path, batch_size: int) -> 
     import torch
     from vla_bench_lerobot.backends import BACKENDS
     from vla_bench_lerobot.loading import load_pretrained
-    from vla_bench_training.train import open_dataset
+    from vla_bench_training.dataset import open_dataset
 
     built = load_pretrained(BACKENDS[policy], str(checkpoint), "cpu", None, {})
     model = built.policy

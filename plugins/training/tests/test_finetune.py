@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,19 +40,17 @@ TINY_SMOLVLA = {
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """An offline hub cache holding the tiny SmolVLM under its official repository id."""
+def standins(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny SmolVLM as the local stand-in directory ``smolvlm`` (passed by path)."""
     from vla_bench_lerobot import standins
 
-    root = tmp_path_factory.mktemp("hub")
-    source = standins.smolvlm_dir(root / "vlm", TINY_SMOLVLM)
-    standins.install_in_hub_cache(standins.SMOLVLM_REPO, source, root / "cache")
-    with standins.hub_cache(root / "cache"):
-        yield root / "cache"
+    root = tmp_path_factory.mktemp("standins")
+    standins.smolvlm_dir(root / "smolvlm", TINY_SMOLVLM)
+    return root
 
 
 def test_finetune_tiny_smolvla_from_local_weights(
-    hub: Path, handle_demos: Path, tmp_path: Path
+    standins: Path, handle_demos: Path, tmp_path: Path
 ) -> None:
     from vla_bench_lerobot.backends import BACKENDS
     from vla_bench_lerobot.loading import build_random, save_checkpoint
@@ -62,7 +59,7 @@ def test_finetune_tiny_smolvla_from_local_weights(
 
     spec = registry().get("task", "handle").load()().spec
     spec = dataclasses.replace(spec, cameras={c: (IMAGE_SIZE, IMAGE_SIZE) for c in spec.cameras})
-    built = build_random(BACKENDS["smolvla"], spec, "cpu", None, TINY_SMOLVLA, standins=hub)
+    built = build_random(BACKENDS["smolvla"], spec, "cpu", None, TINY_SMOLVLA, standins=standins)
     pretrained = save_checkpoint(built, tmp_path / "pretrained")
     out = tmp_path / "ft"
     result = bench(
@@ -89,29 +86,18 @@ def test_finetune_tiny_smolvla_from_local_weights(
 
 
 @pytest.fixture(scope="module")
-def pi_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """An offline hub with the stand-in PaliGemma tokenizer and a locally fitted FAST one."""
-    from vla_bench_lerobot import standins
-
-    root = tmp_path_factory.mktemp("pi-hub")
-    cache = root / "cache"
-    pg = standins.paligemma_tokenizer_dir(root / "pg", TINY_VOCAB)
-    standins.install_in_hub_cache(standins.PALIGEMMA_REPO, pg, cache)
-    fast = standins.fast_tokenizer_dir(
-        root / "fast", action_dim=7, horizon=5, vocab_size=256, samples=128
-    )
-    standins.install_in_hub_cache(standins.FAST_REPO, fast, cache)
-    with standins.hub_cache(cache):
-        yield cache
+def pi_standins(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The stand-in PaliGemma tokenizer and a locally fitted FAST one, as local directories."""
+    return make_standins(tmp_path_factory.mktemp("pi-standins"))
 
 
 # The LeRobot plugin's test kit shrinks PaliGemma inside LeRobot's π modules (toy width).
 sys.path.insert(0, str(Path(__file__).parents[2] / "lerobot" / "tests"))
-from lerobot_kit import TINY, TINY_VOCAB, tiny_paligemma  # noqa: E402
+from lerobot_kit import TINY, make_standins, tiny_paligemma  # noqa: E402
 
 
 def test_finetune_tiny_pi0fast_from_local_weights(
-    pi_hub: Path, handle_demos: Path, tmp_path: Path
+    pi_standins: Path, handle_demos: Path, tmp_path: Path
 ) -> None:
     import torch
     from vla_bench_lerobot.backends import BACKENDS
@@ -121,18 +107,23 @@ def test_finetune_tiny_pi0fast_from_local_weights(
 
     spec = registry().get("task", "handle").load()().spec
     spec = dataclasses.replace(spec, cameras={c: (IMAGE_SIZE, IMAGE_SIZE) for c in spec.cameras})
+    # a saved π0-FAST processor names the PaliGemma tokenizer by hub id: the local copy is passed
+    tokenizer = pi_standins / "paligemma"
     with tiny_paligemma():
         torch.manual_seed(0)
-        built = build_random(BACKENDS["pi0fast"], spec, "cpu", None, TINY["pi0fast"], pi_hub)
+        built = build_random(BACKENDS["pi0fast"], spec, "cpu", None, TINY["pi0fast"], pi_standins)
         pretrained = save_checkpoint(built, tmp_path / "pretrained")
         before = {k: v.clone() for k, v in built.policy.state_dict().items()}
         out = tmp_path / "ft"
         result = bench(
             "train", "--policy", "pi0fast", "--dataset", handle_demos, "--pretrained",
-            pretrained, "--steps", 2, "--batch-size", 2, "-o", out,
+            pretrained, "--steps", 2, "--batch-size", 2, "--policy-args", f"tokenizer={tokenizer}",
+            "-o", out,
         )  # fmt: skip
         assert result.exit_code == 0, result.output
-        loaded = load_pretrained(BACKENDS["pi0fast"], str(out), "cpu", None, {})
+        loaded = load_pretrained(
+            BACKENDS["pi0fast"], str(out), "cpu", None, {"tokenizer": str(tokenizer)}
+        )
     log = json.loads((out / "training.json").read_text())
     assert log["steps"] == 2 and log["origin"] == "finetuned"
     assert all(v == v for _, v in log["losses"])  # finite, not NaN

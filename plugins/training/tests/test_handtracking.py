@@ -123,3 +123,105 @@ def test_bad_logs_and_calibrations_are_named(tmp_path: Path) -> None:
 
 def test_identity_is_default() -> None:
     assert np.array_equal(parse_calibration(None).rotation, Calibration().rotation)
+
+
+SAMPLE = Path(__file__).parent / "data" / "visionos_hand_anchors.json"
+"""A hand-authored log in visionOS's own terms: HandAnchor updates with ARKit's joint names and
+simd_float4x4 transforms (column-major, joints relative to the anchor). See data/README.md."""
+
+
+def test_visionos_hand_anchors_are_read_as_arkit_defines_them() -> None:
+    log = parse_log(SAMPLE)
+    # 11 right-hand updates kept: the left hand, an untracked update and one whose fingertips
+    # were not tracked are skipped (each of them sits far from the path).
+    assert len(log.t) == 11 and log.seed == 4242 and log.instruction == "pick up the block"
+    np.testing.assert_allclose(log.t - log.t[0], np.arange(11) / 10, atol=1e-9)
+    # The anchor sits at (0.20, 1.00, -0.30) turned +90 degrees about y (columns x=(0,0,-1),
+    # y=(0,1,0), z=(1,0,0)). The open hand's thumb tip (0.12, -0.03, -0.03) and index tip
+    # (0.17, -0.01, 0.02) in the anchor frame meet at (0.145, -0.02, -0.005), i.e.
+    # (0.20 - 0.005, 1.00 - 0.02, -0.30 - 0.145) in the world.
+    np.testing.assert_allclose(log.position[0], [0.195, 0.98, -0.445], atol=1e-6)
+    # pinched from update 5 on: tips at (0.145, -0.02, 0.015) and (0.155, -0.02, 0.02), 1.1 cm
+    # apart, midpoint (0.15, -0.02, 0.0175); the anchor has come down to y = 0.95
+    np.testing.assert_allclose(log.position[5], [0.2175, 0.93, -0.45], atol=1e-6)
+    assert log.pinch.tolist() == [False] * 5 + [True] * 6
+    # orientation: the anchor's rotation, +90 degrees about y, as (w, x, y, z)
+    half = np.sqrt(0.5)
+    np.testing.assert_allclose(np.abs(log.quat_wxyz), [[half, 0.0, half, 0.0]] * 11, atol=1e-6)
+    assert np.all(log.quat_wxyz[:, 0] * log.quat_wxyz[:, 2] > 0)  # +90, not -90
+
+
+def test_visionos_log_imports_end_to_end(tmp_path: Path) -> None:
+    """visionOS is y-up: the calibration turns it onto the task's z-up frame; the gripper
+    closes where the fingertips met and the hand moves down 1 cm per step, then up 1.6 cm."""
+    import pandas as pd
+
+    out = tmp_path / "ds"
+    rotate = ",".join(map(str, CALIBRATION["rotate"]))
+    result = bench(
+        "import-handtracking", SAMPLE, "--task", "pick_place", "--calibration",
+        f"rotate={rotate};translate=-0.2,-0.45,-0.7", "--keep-failed", "--image-size", 16,
+        "-o", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    frames = pd.concat(pd.read_parquet(p) for p in sorted((out / "data").rglob("*.parquet")))
+    actions = np.stack(frames["action"].to_numpy())
+    assert len(actions) >= 6
+    assert actions[:4, 6].tolist() == [-1.0] * 4 and actions[4:, 6].min() == 1.0
+    np.testing.assert_allclose(actions[:5, 2], -0.01, atol=1e-6)
+    np.testing.assert_allclose(actions[5:, 2], 0.016, atol=1e-6)
+
+
+def _csv(path: Path, rows: list[str]) -> Path:
+    path.write_text("t,x,y,z,qx,qy,qz,qw,pinch,seed\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_bad_values_are_named_by_file_and_row_at_parse_time(tmp_path: Path) -> None:
+    good = "0.0,0.1,0.2,0.3,0,0,0,1,0,5"
+    cases = {
+        "nan position": ([good, "0.1,nan,0.2,0.3,0,0,0,1,0,5"], "line 3: position"),
+        "inf position": ([good, "0.1,inf,0.2,0.3,0,0,0,1,0,5"], "line 3: position"),
+        "huge position": ([good, "0.1,1e308,0.2,0.3,0,0,0,1,0,5"], "more than 100 m"),
+        "nan time": (["nan,0.1,0.2,0.3,0,0,0,1,0,5", good], "line 2: time"),
+        "nan quaternion": ([good, "0.1,0.1,0.2,0.3,nan,0,0,1,0,5"], "line 3: orientation"),
+        "negative seed": ([good.replace(",5", ",-1"), good], "seed -1 is outside"),
+        "outlier time": (
+            [good, "100000000,0.1,0.2,0.3,0,0,0,1,0,5"],
+            "line 3: time 100000000.0 is 1e+08 s after",
+        ),
+    }
+    for name, (rows, problem) in cases.items():
+        path = _csv(tmp_path / f"{name.replace(' ', '_')}.csv", rows)
+        with pytest.raises(HandTrackingError) as err:
+            parse_log(path)
+        assert str(path) in str(err.value) and problem in str(err.value), (name, str(err.value))
+    null_time = tmp_path / "null.json"
+    sample = {"position": [0, 0, 0], "orientation": [0, 0, 0, 1], "pinch": False}
+    null_time.write_text(json.dumps({"samples": [{**sample, "t": None}, {**sample, "t": 1}]}))
+    with pytest.raises(HandTrackingError, match=r"sample 0: time None is not a number"):
+        parse_log(null_time)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(HandTrackingError, match="nested too deeply"):
+        parse_log(deep)
+    result = bench("import-handtracking", SAMPLE, "--task", "handle", "--seed", "-3", "-o",
+                   tmp_path / "o")  # fmt: skip
+    assert result.exit_code == 2 and "--seed" in result.output
+
+
+def test_a_failed_import_leaves_nothing_and_the_retry_works(
+    logs: list[Path], tmp_path: Path
+) -> None:
+    """The second log is too short to resample: the import fails after the first was written."""
+    short = tmp_path / "short.csv"
+    _csv(short, ["0.0,0.1,0.2,0.3,0,0,0,1,0,881000", "0.05,0.1,0.2,0.3,0,0,0,1,0,881000"])
+    out = tmp_path / "ds"
+    calibration = logs[0].parent / "calibration.json"
+    common = ["--task", "handle", "--calibration", calibration, "--image-size", 16, "-o", out]
+    result = bench("import-handtracking", logs[0], short, *common)
+    assert result.exit_code == 1 and "shorter than one control step" in result.output
+    assert not out.exists() and not list(tmp_path.glob(".ds*"))
+    result = bench("import-handtracking", logs[0], *common)
+    assert result.exit_code == 0, result.output
+    assert "kept 1 episodes" in result.output

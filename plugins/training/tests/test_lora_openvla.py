@@ -24,8 +24,11 @@ from safetensors.torch import load_file
 from vla_bench_openvla.action_tokenizer import ActionTokenizer
 from vla_bench_openvla.actions import (
     ActionDecoder,
+    ActionEncoder,
+    dataset_statistics,
     gripper_convention,
     select_stats,
+    to_model_convention,
 )
 from vla_bench_training import lora
 
@@ -51,7 +54,7 @@ def test_finetune_through_the_cli_then_bench_run(
     out = tmp_path / "ft"
     result = bench(
         "train", "--policy", "openvla", "--dataset", handle_demos, "--pretrained", pretrained,
-        "--steps", 4, "--batch-size", 4, "--config", "log_every=2", "-o", out,
+        "--steps", 4, "--batch-size", 4, "--policy-args", "log_every=2", "-o", out,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "step 4/4 loss" in result.output and "action accuracy" in result.output
@@ -61,8 +64,8 @@ def test_finetune_through_the_cli_then_bench_run(
     assert log["steps_done"] == 4 and log["seed"] == 0
     assert log["pretrained"] == str(pretrained) and log["dataset"] == str(handle_demos)
     assert log["steps"] == 4 and log["episodes"] == 2 and len(log["losses"]) == 2
-    assert log["lora"]["rank"] == 32 and log["lora"]["alpha"] == 16
-    assert 0 < log["trainable_parameters"] < log["parameters"]
+    assert log["details"]["lora"]["rank"] == 32 and log["details"]["lora"]["alpha"] == 16
+    assert 0 < log["details"]["trainable_parameters"] < log["parameters"]
 
     # dataset_statistics.json: one key, the dataset's own quantiles, gripper as 1 open 0 closed
     stats = json.loads((out / "dataset_statistics.json").read_text())
@@ -109,8 +112,8 @@ def test_finetune_through_the_cli_then_bench_run(
 
     run = tmp_path / "run"
     result = bench(
-        "run", "--policy", "openvla", "--policy-args", f"checkpoint={out}", "--task", "handle",
-        "--episodes", 1, "--out", run, "--json",
+        "run", "--isolate", "none", "--policy", "openvla", "--policy-args", f"checkpoint={out}",
+        "--task", "handle", "--episodes", 1, "--out", run, "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     from harness.results import load_run
@@ -123,9 +126,9 @@ def test_finetune_through_the_cli_then_bench_run(
 
 def _batch(pretrained: Path, dataset: Path, size: int) -> tuple[Any, dict[str, torch.Tensor]]:
     torch.manual_seed(0)
-    model, examples, _ = lora._prepare(pretrained, dataset, "observation.images.front", "cpu")
+    base, examples, _ = lora.prepare(pretrained, dataset, "observation.images.front", "cpu")
     batch = lora.collate([examples[i] for i in range(0, 2 * size, 2)], examples.eos_id)
-    return model, batch
+    return base.model, batch
 
 
 def test_only_lora_parameters_get_gradients(pretrained: Path, handle_demos: Path) -> None:
@@ -174,11 +177,14 @@ def test_gripper_and_normalisation_round_trip_through_the_policy_decoder(
     # the demos' gripper is constant: add both states and a mid value to exercise the map
     extra = np.array([[0.0] * 6 + [-1.0], [0.0] * 6 + [1.0], [0.0] * 6 + [0.3]])
     actions = np.concatenate([actions, extra])
-    model_actions = lora.to_openvla_actions(actions)
+    model_actions = to_model_convention(actions)
     np.testing.assert_allclose(model_actions[-3:, 6], [1.0, 0.0, 0.35])  # 1 open, 0 closed
-    statistics = lora.dataset_statistics(model_actions, np.zeros((len(actions), 8)), 2)
+    statistics = dataset_statistics(actions, np.zeros((len(actions), 8)), 2)
     tokenizer = ActionTokenizer(32000)
-    ids = tokenizer.encode(lora.normalize(model_actions, statistics["action"]))
+    encoder = ActionEncoder(
+        tokenizer, select_stats({"k": statistics}, None), gripper_convention("open1_close0")
+    )
+    ids = encoder(actions)
     decoder = ActionDecoder(
         tokenizer, select_stats({"k": statistics}, None), gripper_convention("open1_close0")
     )
@@ -211,11 +217,11 @@ def test_bad_settings_and_output_are_refused(
             pretrained, "--steps", 1, *config, "-o", out,
         )  # fmt: skip
 
-    result = train("--config", "lora_rnak=8")
+    result = train("--policy-args", "lora_rnak=8")
     assert result.exit_code == 1 and "lora_rnak" in result.output and "lora_rank" in result.output
-    result = train("--config", "lora_dropout=1.5")
+    result = train("--policy-args", "lora_dropout=1.5")
     assert result.exit_code == 1 and "lora_dropout=1.5 out of range" in result.output
-    result = train("--config", "camera=top")
+    result = train("--policy-args", "camera=top")
     assert result.exit_code == 1 and "it has: front, wrist" in result.output
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("")

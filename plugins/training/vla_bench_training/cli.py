@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -12,25 +13,24 @@ from harness.cli import UserError
 
 
 def _user_errors(fn: Any) -> Any:
-    """Errors the user can fix print as one line, without a traceback."""
+    """Errors the user can fix print as one line, without a traceback; anything else is a bug
+    and keeps its traceback."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from vla_bench_lerobot.loading import CheckpointError
-
+        from harness.checkpoints import CheckpointRecordError
         from harness.contract import PolicyConfigError
         from harness.registry import RegistrationError, UnknownNameError
+        from vla_bench_training.errors import TrainingInputError
 
         try:
             return fn(*args, **kwargs)
         except (
+            TrainingInputError,
             PolicyConfigError,
+            CheckpointRecordError,
             UnknownNameError,
             RegistrationError,
-            CheckpointError,
-            LookupError,
-            ValueError,
-            FileNotFoundError,
         ) as exc:
             raise UserError(str(exc).strip("'\"")) from exc
 
@@ -47,19 +47,30 @@ def _size(text: str | None) -> tuple[int, int] | None:
         raise click.BadParameter(f"{text!r} is not N or HxW (e.g. 96 or 96x128)") from None
 
 
+def _progress() -> Any:
+    from vla_bench_training.progress import Progress
+
+    return Progress()
+
+
 @click.command("demos")
 @click.option("--task", "task_name", required=True, help="a task with a scripted expert")
-@click.option("--episodes", type=int, required=True, help="demonstrations to attempt")
+@click.option("--episodes", type=click.IntRange(min=1), required=True, help="demos to attempt")
 @click.option(
     "--noise",
-    type=float,
+    type=click.FloatRange(min=0.0),
     default=0.0,
     show_default=True,
     help="DART noise: std of the executed-action perturbation as a fraction of each bound "
     "(labels stay the expert's clean actions)",
 )
 @click.option("--keep-failed", is_flag=True, help="also keep episodes the expert failed")
-@click.option("--seed-base", type=int, default=None, help="first demo seed (default 900000)")
+@click.option(
+    "--seed-base",
+    type=click.IntRange(min=0),
+    default=None,
+    help="first demo seed (default 900000)",
+)
 @click.option("--image-size", default=None, help="store images at N or HxW (default: task's)")
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True)
 @_user_errors
@@ -83,7 +94,7 @@ def demos(
         keep_failed=keep_failed,
         seed_base=DEMO_SEED_BASE if seed_base is None else seed_base,
         image_size=_size(image_size),
-        progress=lambda line: click.echo(line, err=True),
+        progress=_progress(),
     )
     click.echo(
         f"{summary.task}: {summary.succeeded}/{summary.attempted} expert episodes succeeded; "
@@ -100,7 +111,13 @@ def demos(
     help="tracking->task frame: a JSON file, or inline 'translate=x,y,z;rotate=qw,qx,qy,qz;"
     "scale=s' or 'matrix=<16 numbers row-major>' (see README)",
 )
-@click.option("--seed", "seeds", type=int, multiple=True, help="scene seed per log (in order)")
+@click.option(
+    "--seed",
+    "seeds",
+    type=click.IntRange(min=0, max=2**32 - 1),
+    multiple=True,
+    help="scene seed per log (in order)",
+)
 @click.option("--keep-failed", is_flag=True, help="keep demos whose replay failed")
 @click.option("--image-size", default=None, help="store images at N or HxW (default: task's)")
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True)
@@ -114,7 +131,8 @@ def import_handtracking(
     image_size: str | None,
     out: Path,
 ) -> None:
-    """Import hand-tracking logs (JSON/CSV) as a LeRobot dataset and replay-check them."""
+    """Import hand-tracking logs (JSON/CSV, visionOS hand anchors) as a LeRobot dataset and
+    replay-check them."""
     from vla_bench_training.handtracking import import_logs, parse_calibration
 
     summary = import_logs(
@@ -125,7 +143,7 @@ def import_handtracking(
         seeds=list(seeds) or None,
         keep_failed=keep_failed,
         image_size=_size(image_size),
-        progress=lambda line: click.echo(line, err=True),
+        progress=_progress(),
     )
     click.echo(
         f"replay check: {summary.succeeded}/{summary.imported} demos still succeed in the "
@@ -133,16 +151,64 @@ def import_handtracking(
     )
 
 
+def option_value(raw: str) -> Any:
+    """A ``--policy-args`` value: ``a;b;c`` is a list (a tuple), a JSON number, boolean, null or
+    list is that value, anything else stays text."""
+    if ";" in raw:
+        return tuple(option_value(part.strip()) for part in raw.split(";") if part.strip())
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+    return tuple(value) if isinstance(value, list) else value
+
+
+def training_options(policy_args: str | None, config_items: tuple[str, ...]) -> dict[str, Any]:
+    """``--policy-args k=v,...`` (and the deprecated repeatable ``--config k=v``) as values."""
+    from harness.contract import parse_key_values
+
+    try:
+        raw = parse_key_values(policy_args, "--policy-args")
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{exc}; write lists as a;b;c", param_hint="--policy-args"
+        ) from None
+    if config_items:
+        click.echo(
+            "note: --config k=v is deprecated; pass --policy-args k=v,k=v (as `bench run` does)",
+            err=True,
+        )
+    for item in config_items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not key=value", param_hint="--config")
+        raw[key.strip()] = value.strip()
+    return {key: option_value(value) for key, value in raw.items()}
+
+
+def _recipe_names() -> list[str]:
+    from vla_bench_training.recipes import RECIPES
+
+    return list(RECIPES)
+
+
 @click.command("train")
 @click.option(
     "--policy",
     required=True,
-    type=click.Choice(["diffusion", "act", "smolvla", "pi0fast", "openvla"]),
+    type=click.Choice(_recipe_names()),
+    help="what to train (each name is a recipe: from scratch, fine-tune or LoRA)",
 )
 @click.option("--dataset", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--steps", type=int, default=1000, show_default=True)
 @click.option("--batch-size", type=int, default=8, show_default=True)
-@click.option("--config", "config_items", multiple=True, help="policy config key=value (repeat)")
+@click.option(
+    "--policy-args",
+    default=None,
+    help="recipe settings k=v,k=v: LeRobot config fields (lists as a;b;c), LoRA settings, or "
+    "local copies of hub files (vlm=, tokenizer=, action_tokenizer=)",
+)
+@click.option("--config", "config_items", multiple=True, hidden=True)
 @click.option("--pretrained", default=None, help="local weights to fine-tune (VLAs)")
 @click.option("--save-every", type=int, default=0, help="also save a checkpoint every N steps")
 @click.option("--device", default="cpu", show_default=True)
@@ -159,6 +225,7 @@ def train(
     dataset: Path,
     steps: int,
     batch_size: int,
+    policy_args: str | None,
     config_items: tuple[str, ...],
     pretrained: str | None,
     save_every: int,
@@ -168,28 +235,28 @@ def train(
     out: Path,
 ) -> None:
     """Train (diffusion, act) or fine-tune (smolvla, pi0fast, openvla) on a LeRobot dataset."""
-    from vla_bench_training.train import parse_config
-    from vla_bench_training.train import train as run_training
+    from vla_bench_training.recipes import train as run_training
+    from vla_bench_training.request import TrainRequest
 
-    overrides = parse_config(config_items)
-    if pretrained is not None:
-        overrides["pretrained"] = pretrained
-    summary = run_training(
-        policy,
-        dataset,
-        out,
-        steps=steps,
-        batch_size=batch_size,
-        overrides=overrides,
-        device=device,
-        seed=seed,
-        save_every=save_every,
-        resume=resume,
-        progress=lambda line: click.echo(line, err=True),
+    record = run_training(
+        TrainRequest(
+            policy=policy,
+            dataset=dataset,
+            out=out,
+            steps=steps,
+            batch_size=batch_size,
+            options=training_options(policy_args, config_items),
+            pretrained=pretrained,
+            device=device,
+            seed=seed,
+            save_every=save_every,
+            resume=resume,
+            progress=_progress(),
+        )
     )
-    final = summary.losses[-1][1] if summary.losses else float("nan")
+    final = record.losses[-1][1] if record.losses else float("nan")
     click.echo(
-        f"{policy}: {summary.steps} steps on {summary.episodes} episodes / {summary.frames} "
-        f"frames in {summary.wall_s:.0f} s, final loss {final:.4f}; checkpoint {out} "
+        f"{policy}: {record.steps_done} steps on {record.episodes} episodes / {record.frames} "
+        f"frames in {record.wall_s:.0f} s, final loss {final:.4f}; checkpoint {out} "
         f"(bench run --policy {policy} --policy-args checkpoint={out})"
     )

@@ -11,11 +11,16 @@ Beside LeRobot's own metadata, ``meta/vla_bench_episodes.jsonl`` has one line pe
 ``episode_index``, ``seed`` (the scene), ``success`` (whether the demonstration, or its replay,
 solved the task), ``frames`` and ``instruction``. With ``--keep-failed`` it is how a user tells
 the failed episodes apart.
+
+A dataset is written in a hidden sibling directory and renamed into place once complete, so a
+command that fails or is interrupted leaves nothing at ``-o`` and the retry can use it.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +29,14 @@ import numpy as np
 from vla_bench_lerobot.adapter import ACTION_KEY, IMAGE_PREFIX, STATE_KEY
 
 from harness.contract import TaskSpec
+from vla_bench_training.errors import TrainingInputError
 
 ROBOT_TYPE = "vla-bench-floating-gripper"
 VIDEO_BACKEND = "pyav"
 EPISODES_FILE = "meta/vla_bench_episodes.jsonl"
 
 
-class DatasetError(ValueError):
+class DatasetError(TrainingInputError):
     """A dataset cannot be written or read as asked (exists already, empty, wrong features)."""
 
 
@@ -95,7 +101,13 @@ class Episode:
 
 class DatasetWriter:
     """Creates a LeRobot dataset at ``root`` for ``spec`` (or, with ``append``, reopens the one
-    there) and appends :class:`Episode` s."""
+    there) and appends :class:`Episode` s.
+
+    Use it as a context manager. A new dataset is written in a hidden sibling directory and
+    appears at ``root`` only when the block ends normally; if it raises (or is interrupted),
+    nothing is left behind. Appending writes in place, an episode at a time: a failure keeps
+    the episodes already there (and those this writer finished), never a partial one.
+    """
 
     def __init__(
         self,
@@ -120,8 +132,10 @@ class DatasetWriter:
         self.frames = 0
         self.first_index = 0
         """Index of the first episode this writer adds (the episodes already there, appending)."""
+        self._scratch: Path | None = None
         wanted = features(spec, self.image_size)
         if append and (root / "meta" / "info.json").is_file():
+            self.staging = root
             self.dataset = LeRobotDataset.resume(
                 f"vla-bench/{spec.name}", root=root, video_backend=VIDEO_BACKEND
             )
@@ -136,20 +150,35 @@ class DatasetWriter:
                 )
             self.first_index = self.dataset.meta.total_episodes
             return
-        if root.exists() and any(root.iterdir()):
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise DatasetError(f"{root} exists and is not empty; pass a new -o directory")
-        if root.exists():
-            root.rmdir()  # LeRobot creates the directory itself and refuses an existing one
-        self.dataset = LeRobotDataset.create(
-            repo_id=f"vla-bench/{spec.name}",
-            fps=round(fps),
-            features=wanted,
-            root=root,
-            robot_type=ROBOT_TYPE,
-            use_videos=False,
-            # No videos to decode; naming a backend skips LeRobot's noisy torchcodec probe.
-            video_backend=VIDEO_BACKEND,
-        )
+        root.parent.mkdir(parents=True, exist_ok=True)
+        self._scratch = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.partial-"))
+        # LeRobot creates the dataset directory itself and refuses an existing one.
+        self.staging = self._scratch / "dataset"
+        try:
+            self.dataset = LeRobotDataset.create(
+                repo_id=f"vla-bench/{spec.name}",
+                fps=round(fps),
+                features=wanted,
+                root=self.staging,
+                robot_type=ROBOT_TYPE,
+                use_videos=False,
+                # No videos to decode; naming a backend skips LeRobot's noisy torchcodec probe.
+                video_backend=VIDEO_BACKEND,
+            )
+        except BaseException:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            raise
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
 
     def write(self, episode: Episode) -> None:
         """Append one episode (all its frames, instruction as the ``task`` text)."""
@@ -174,7 +203,7 @@ class DatasetWriter:
             "frames": len(episode),
             "instruction": episode.instruction,
         }
-        with open(self.root / EPISODES_FILE, "a", encoding="utf-8") as f:
+        with open(self.staging / EPISODES_FILE, "a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")
         self.episodes += 1
         self.frames += len(episode)
@@ -188,5 +217,59 @@ class DatasetWriter:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     def close(self) -> None:
-        """Flush parquet footers and metadata; the dataset is unreadable without this."""
-        self.dataset.finalize()
+        """Flush parquet footers and metadata (the dataset is unreadable without this); a new
+        dataset then moves to ``root``."""
+        if self._scratch is None:
+            self.dataset.finalize()
+            return
+        try:
+            self.dataset.finalize()
+            if self.root.exists():
+                self.root.rmdir()  # checked empty at the start; a rename cannot replace it
+            self.staging.rename(self.root)
+        finally:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Drop a new dataset (``root`` stays as it was); an appended one keeps its whole
+        episodes."""
+        if self._scratch is None:
+            self.dataset.finalize()
+        else:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def open_dataset(root: Path, config: Any | None = None) -> Any:
+    """``root``'s LeRobot metadata, or with a policy ``config`` the dataset itself, serving
+    the observation history and action horizon that config trains on."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset, LeRobotDatasetMetadata
+
+    if not (root / "meta" / "info.json").is_file():
+        raise DatasetError(
+            f"{root} is not a LeRobot dataset (no meta/info.json); make one with `bench demos` "
+            f"or `bench import-handtracking`"
+        )
+    meta = LeRobotDatasetMetadata("vla-bench/local", root=root)
+    if config is None:
+        return meta
+    from lerobot.datasets.factory import resolve_delta_timestamps
+
+    return LeRobotDataset(
+        "vla-bench/local",
+        root=root,
+        delta_timestamps=resolve_delta_timestamps(config, meta),
+        video_backend=VIDEO_BACKEND,
+    )
+
+
+def vector_names(meta: Any) -> dict[str, tuple[str, ...]]:
+    """Element names of the dataset's state and action vectors, as its metadata declares them
+    (recorded in ``training.json`` so that ``bench run`` can check a task's fields by name)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for key in (STATE_KEY, ACTION_KEY):
+        names = (meta.features.get(key) or {}).get("names")
+        if isinstance(names, dict):  # LeRobot also allows {"axes": [...]}
+            names = next(iter(names.values()), None)
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            out[key] = tuple(names)
+    return out

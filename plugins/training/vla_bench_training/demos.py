@@ -22,6 +22,8 @@ import numpy as np
 
 from harness.contract import EpisodeSpec, PolicyConfig, Task
 from vla_bench_training.dataset import DatasetWriter, Episode
+from vla_bench_training.errors import TrainingInputError
+from vla_bench_training.progress import Progress
 
 DEMO_SEED_BASE = 900_000
 
@@ -46,7 +48,7 @@ def load_task(name: str) -> tuple[Task, Callable[..., Any]]:
     task = entry.load()()
     expert = entry.extra.get("expert")
     if expert is None:
-        raise LookupError(
+        raise TrainingInputError(
             f"task {name!r} registered no scripted expert, so it cannot be demonstrated "
             f"automatically; record hand-tracking logs and use `bench import-handtracking`"
         )
@@ -91,19 +93,24 @@ def record_demos(
     keep_failed: bool = False,
     seed_base: int = DEMO_SEED_BASE,
     image_size: tuple[int, int] | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> DemoSummary:
     """Record ``episodes`` expert demonstrations of ``task_name`` into a dataset at ``out``."""
     if episodes < 1:
-        raise ValueError("--episodes must be at least 1")
+        raise TrainingInputError("--episodes must be at least 1")
     if noise < 0:
-        raise ValueError("--noise is a standard deviation (fraction of each bound); must be >= 0")
+        raise TrainingInputError(
+            "--noise is a standard deviation (fraction of each bound); must be >= 0"
+        )
+    progress = progress or Progress.quiet()
     task, expert_factory = load_task(task_name)
     expert = expert_factory(PolicyConfig(name="scripted"))
-    writer = DatasetWriter(out, task.spec, task.spec.control_hz, image_size)
     rng = np.random.default_rng(seed_base)
     succeeded, failed = 0, []
-    try:
+    with (
+        DatasetWriter(out, task.spec, task.spec.control_hz, image_size) as writer,
+        progress.counter("episode", episodes) as counter,
+    ):
         for i in range(episodes):
             episode = EpisodeSpec(i, seed_base + i)
             record = record_episode(task, expert, episode, noise, rng)
@@ -112,11 +119,5 @@ def record_demos(
                 failed.append(episode.seed)
             if record.success or keep_failed:
                 writer.write(record)
-            if progress:
-                progress(
-                    f"episode {i + 1}/{episodes} seed {episode.seed}: "
-                    f"{'success' if record.success else 'failure'} in {len(record)} steps"
-                )
-    finally:
-        writer.close()
+            counter.update(i + 1, f"({succeeded} succeeded, {writer.frames} frames kept)")
     return DemoSummary(task_name, episodes, succeeded, writer.episodes, writer.frames, failed)

@@ -1,5 +1,4 @@
-"""Fine-tuning a pretrained VLA (SmolVLA, π0-FAST; OpenVLA through :mod:`.lora`) on a
-vla-bench dataset.
+"""Fine-tuning a pretrained LeRobot VLA (SmolVLA, π0-FAST) on a vla-bench dataset.
 
 The pretrained checkpoint loads through the LeRobot plugin's own loader (policy, processors,
 tokenizer/VLM options) with the *dataset's* statistics in its (un)normalisers, then trains with
@@ -9,90 +8,53 @@ the same LeRobot training step as the from-scratch policies. Without the pretrai
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from harness.contract import PolicyConfigError
-from vla_bench_training.train import (
-    ASSET_OPTIONS,
-    FINETUNE,
-    ResumeState,
-    TrainSummary,
-    fit,
-    open_dataset,
-)
+from harness.checkpoints import TrainingRecord
+from vla_bench_training.dataset import open_dataset
+from vla_bench_training.errors import TrainingInputError
+from vla_bench_training.loop import ResumeState, fit
+from vla_bench_training.request import TrainRequest
+
+ASSET_OPTIONS = ("vlm", "tokenizer", "action_tokenizer")
+"""The settings a fine-tune takes: local copies of the hub files the LeRobot loader needs."""
 
 
-def finetune(
-    policy: str,
-    dataset: Path,
-    out: Path,
-    *,
-    steps: int,
-    batch_size: int,
-    overrides: dict[str, Any],
-    device: str = "cpu",
-    seed: int = 0,
-    save_every: int = 0,
-    resume: ResumeState | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> TrainSummary:
-    """Fine-tune ``policy`` from ``overrides['pretrained']`` (or its default hub id), or
-    continue the stopped fine-tune ``resume`` from its newest checkpoint."""
+def finetune_lerobot(request: TrainRequest, resume: ResumeState | None) -> TrainingRecord:
+    """Fine-tune ``request.policy`` from ``request.pretrained`` (default: the backend's hub id),
+    or continue the stopped fine-tune ``resume`` from its newest checkpoint."""
     from vla_bench_lerobot.backends import BACKENDS
 
-    overrides = dict(overrides)
-    if policy == "openvla":
-        pretrained = overrides.pop("pretrained", None)
-        if pretrained is None or not Path(str(pretrained)).expanduser().is_dir():
-            raise PolicyConfigError(
-                "fine-tuning OpenVLA needs its pretrained weights as a local directory "
-                "(`hf download openvla/openvla-7b --local-dir DIR` where the hub is reachable), "
-                "passed as --pretrained DIR"
-            )
-        if save_every:
-            raise PolicyConfigError(
-                "--save-every is not supported for openvla: each checkpoint is a full merged "
-                "copy of the model; train for the steps you want and save once"
-            )
-        from vla_bench_training.lora import finetune_openvla
-
-        return finetune_openvla(
-            Path(str(pretrained)).expanduser(), dataset, out, steps=steps,
-            batch_size=batch_size, overrides=overrides, device=device, seed=seed,
-            progress=progress,
-        )  # fmt: skip
-    backend = BACKENDS[policy]
-    reference = str(overrides.pop("pretrained", None) or backend.default_checkpoint)
-    if resume is not None:
-        reference = str(resume.directory)
-    options = {k: str(overrides.pop(k)) for k in ASSET_OPTIONS if k in overrides}
-    if overrides:
-        raise PolicyConfigError(
-            f"--config {sorted(overrides)}: fine-tuning keeps the pretrained architecture; "
-            f"only {list(ASSET_OPTIONS)} (local copies of hub files) apply"
+    backend = BACKENDS[request.policy]
+    unknown = sorted(set(request.options) - set(ASSET_OPTIONS))
+    if unknown:
+        raise TrainingInputError(
+            f"--policy-args {', '.join(unknown)}: fine-tuning keeps the pretrained "
+            f"architecture; only {', '.join(ASSET_OPTIONS)} (local copies of hub files) apply"
         )
+    reference = str(request.pretrained or backend.default_checkpoint)
+    started_from = reference
+    if resume is not None:
+        reference, started_from = str(resume.directory), str(resume.record.pretrained)
+    options = {k: str(v) for k, v in request.options.items()}
     import torch
     from vla_bench_lerobot.loading import CheckpointError, load_pretrained
 
-    torch.manual_seed(seed)
-    meta = open_dataset(dataset)
-    options["stats"] = str(dataset / "meta" / "stats.json")
+    torch.manual_seed(request.seed)
+    meta = open_dataset(request.dataset)
+    options["stats"] = str(request.dataset / "meta" / "stats.json")
+    request.progress.phase(f"loading {reference}")
     try:
-        built = load_pretrained(backend, reference, device, None, options)
+        built = load_pretrained(backend, reference, request.device, None, options)
     except CheckpointError as exc:
-        raise PolicyConfigError(
-            f"fine-tuning {policy} needs its pretrained weights: {exc}. "
+        raise TrainingInputError(
+            f"fine-tuning {request.policy} needs its pretrained weights: {exc}. "
             f"Pass them with --pretrained DIR"
         ) from None
     _check_features(built.config, meta, reference)
-    assert FINETUNE[policy] == built.config.type
     return fit(
-        policy, built.policy, built.preprocessor, built.postprocessor, dataset, out,
-        steps=steps, batch_size=batch_size, seed=seed, save_every=save_every,
-        pretrained=resume.record.get("pretrained") if resume else reference, resume=resume,
-        progress=progress,
+        built.policy, built.preprocessor, built.postprocessor, request,
+        pretrained=started_from, resume=resume,
     )  # fmt: skip
 
 
@@ -105,7 +67,7 @@ def _check_features(config: Any, meta: Any, reference: str) -> None:
         k: tuple(f.shape) for k, f in {**config.input_features, **config.output_features}.items()
     }
     if data != model:
-        raise PolicyConfigError(
+        raise TrainingInputError(
             f"{reference} has features {model}, the dataset {data}; fine-tuning here keeps the "
             f"checkpoint's inputs, so record the dataset with matching cameras and image size"
         )

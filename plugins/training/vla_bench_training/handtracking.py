@@ -1,8 +1,11 @@
 """Hand-tracking demonstrations (e.g. an Apple Vision Pro ARKit log) -> the vla-bench dataset.
 
-The accepted JSON and CSV forms are documented in this plugin's README. The pipeline:
+The accepted JSON and CSV forms, and visionOS hand anchors as ARKit exposes them, are
+documented in this plugin's README. The pipeline:
 
 1. **parse** each log into samples: time (s), wrist/palm position, orientation, pinch state;
+   every value is checked here (finite, plausible, increasing time without long gaps) and a
+   bad one is an error naming the file and the row;
 2. **calibrate** every sample into the task frame: ``p_task = s R p + t`` and
    ``q_task = q_R * q * q_hand`` (``q_hand`` turns the hand's own axes into the gripper's);
 3. **resample** to the task's control rate: positions linearly, orientations by slerp, pinch
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +32,22 @@ import numpy as np
 
 from harness.contract import EpisodeSpec, Task, TaskSpec
 from vla_bench_training.dataset import DatasetWriter, Episode
+from vla_bench_training.errors import TrainingInputError
+from vla_bench_training.progress import Progress
 
 PINCH_THRESHOLD = 0.5
 """A numeric pinch value at or above this means pinched (closed)."""
+PINCH_DISTANCE_M = 0.025
+"""visionOS hand anchors: thumb and index fingertips closer than this are a pinch."""
+MAX_POSITION_M = 100.0
+"""A tracked position farther than this from the tracking origin is a corrupt value."""
+MAX_GAP_S = 2.0
+"""Longest gap between two samples of one demonstration (a longer one is a bad timestamp or a
+tracking loss; the demonstration cannot be interpolated across it)."""
+SEED_RANGE = (0, 2**32 - 1)
 
 
-class HandTrackingError(ValueError):
+class HandTrackingError(TrainingInputError):
     """A log or calibration cannot be used; the message names the file, row and fix."""
 
 
@@ -104,6 +117,53 @@ def _numbers(value: Any, n: int, what: str) -> np.ndarray:
     if array.size != n or not np.all(np.isfinite(array)):
         raise HandTrackingError(f"{what} must be {n} finite numbers, got {value!r}")
     return array
+
+
+def _position(value: Any, where: str) -> np.ndarray:
+    position = _numbers(value, 3, f"{where}: position")
+    if np.abs(position).max() > MAX_POSITION_M:
+        raise HandTrackingError(
+            f"{where}: position {position.tolist()} is more than {MAX_POSITION_M:g} m from the "
+            f"tracking origin; positions are metres (fix or drop that row)"
+        )
+    return position
+
+
+def _quaternion(value: np.ndarray, where: str) -> np.ndarray:
+    if not np.all(np.isfinite(value)) or np.linalg.norm(value) < 1e-9:
+        raise HandTrackingError(
+            f"{where}: orientation {value.tolist()} is not a rotation (zero or not finite)"
+        )
+    return value / np.linalg.norm(value)
+
+
+def _time(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise HandTrackingError(f"{where}: time {value!r} is not a number of seconds")
+    try:
+        t = float(value)
+    except ValueError:
+        raise HandTrackingError(f"{where}: time {value!r} is not a number of seconds") from None
+    if not np.isfinite(t):
+        raise HandTrackingError(f"{where}: time {value!r} is not finite")
+    return t
+
+
+def _seed(value: Any, where: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise HandTrackingError(f"{where}: seed {value!r} is not an integer")
+    try:
+        seed = int(value)
+    except (TypeError, ValueError):
+        raise HandTrackingError(f"{where}: seed {value!r} is not an integer") from None
+    if seed != value and str(seed) != str(value).strip():
+        raise HandTrackingError(f"{where}: seed {value!r} is not a whole number")
+    low, high = SEED_RANGE
+    if not low <= seed <= high:
+        raise HandTrackingError(f"{where}: seed {seed} is outside {low}..{high}")
+    return seed
 
 
 def calibration_from_dict(data: dict[str, Any], where: str) -> Calibration:
@@ -189,43 +249,77 @@ def _pinch(value: Any, where: str) -> bool:
         raise HandTrackingError(f"{where}: pinch {value!r} is not a boolean or number") from None
 
 
+def _matrix(value: Any, what: str) -> np.ndarray:
+    """A ``simd_float4x4`` as ARKit stores it: 16 numbers, column-major -> a 4x4 array."""
+    m = _numbers(value, 16, f"{what} (16 numbers, column-major 4x4)").reshape(4, 4).T
+    if not np.allclose(m[3], [0.0, 0.0, 0.0, 1.0], atol=1e-4):
+        raise HandTrackingError(
+            f"{what}: the last row of the 4x4 is {m[3].tolist()}, not 0 0 0 1; a transform "
+            f"is stored column-major (translation in elements 12-14)"
+        )
+    rotation = m[:3, :3]
+    if not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-3) or np.linalg.det(rotation) < 0:
+        raise HandTrackingError(f"{what}: the 3x3 part is not a rotation")
+    return m
+
+
 def _transform_pose(value: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
     """ARKit's ``originFromAnchorTransform``: 16 numbers, column-major (simd_float4x4)."""
     from scipy.spatial.transform import Rotation
 
-    m = _numbers(value, 16, f"{where} transform").reshape(4, 4).T
-    return m[:3, 3].copy(), _wxyz(Rotation.from_matrix(m[:3, :3]).as_quat())
+    m = _matrix(value, f"{where} transform")
+    position = _position(m[:3, 3], where)
+    return position, _wxyz(Rotation.from_matrix(m[:3, :3]).as_quat())
 
 
-def _finish(
-    source: str, rows: list[tuple[float, np.ndarray, np.ndarray, bool]], seed: Any, text: Any
-) -> HandLog:
+Row = tuple[float, np.ndarray, np.ndarray, bool, str]
+"""time, position, quaternion (w first), pinched, where the row is (for errors)."""
+
+
+def _finish(source: str, rows: list[Row], seed: int | None, text: Any) -> HandLog:
     if len(rows) < 2:
-        raise HandTrackingError(f"{source}: needs at least 2 samples, has {len(rows)}")
+        raise HandTrackingError(f"{source}: needs at least 2 tracked samples, has {len(rows)}")
     rows.sort(key=lambda r: r[0])
     t = np.array([r[0] for r in rows])
-    if np.any(np.diff(t) <= 0):
-        raise HandTrackingError(f"{source}: timestamps must be strictly increasing (duplicates)")
-    quats = np.array([r[2] / np.linalg.norm(r[2]) for r in rows])
-    if seed is not None:
-        try:
-            seed = int(seed)
-        except (TypeError, ValueError):
-            raise HandTrackingError(f"{source}: seed {seed!r} is not an integer") from None
+    steps = np.diff(t)
+    for k in np.flatnonzero(steps <= 0)[:1]:
+        raise HandTrackingError(
+            f"{rows[k + 1][4]}: time {t[k + 1]} repeats {rows[k][4]}; timestamps must be "
+            f"strictly increasing"
+        )
+    for k in np.flatnonzero(steps > MAX_GAP_S)[:1]:
+        raise HandTrackingError(
+            f"{rows[k + 1][4]}: time {t[k + 1]} is {steps[k]:.3g} s after the previous sample "
+            f"({rows[k][4]}); gaps over {MAX_GAP_S:g} s are a bad timestamp or lost tracking: "
+            f"fix the row or split the log"
+        )
     return HandLog(
-        source, t, np.array([r[1] for r in rows]), quats, np.array([r[3] for r in rows]), seed,
-        str(text) if text else None,
+        source, t, np.array([r[1] for r in rows]), np.array([r[2] for r in rows]),
+        np.array([r[3] for r in rows]), seed, str(text) if text else None,
     )  # fmt: skip
 
 
-def _parse_json(path: Path) -> HandLog:
+def _read_json(path: Path) -> Any:
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HandTrackingError(f"{path}: not readable JSON ({exc})") from None
+    except RecursionError:
+        raise HandTrackingError(
+            f"{path}: JSON nested too deeply to be a hand-tracking log"
+        ) from None
+
+
+def _parse_json(path: Path) -> HandLog:
+    data = _read_json(path)
+    if isinstance(data, dict) and isinstance(data.get("anchors"), list):
+        return _parse_hand_anchors(path, data)
     if not isinstance(data, dict) or not isinstance(data.get("samples"), list):
-        raise HandTrackingError(f'{path}: expected an object with a "samples" list (see README)')
-    rows = []
+        raise HandTrackingError(
+            f'{path}: expected an object with a "samples" list, or visionOS hand "anchors" '
+            f"(see README)"
+        )
+    rows: list[Row] = []
     for i, sample in enumerate(data["samples"]):
         where = f"{path} sample {i}"
         if not isinstance(sample, dict) or "t" not in sample or "pinch" not in sample:
@@ -233,14 +327,98 @@ def _parse_json(path: Path) -> HandLog:
         if "transform" in sample:
             position, quat = _transform_pose(sample["transform"], where)
         elif "position" in sample and "orientation" in sample:
-            position = _numbers(sample["position"], 3, f"{where} position")
+            position = _position(sample["position"], where)
             quat = _wxyz(_numbers(sample["orientation"], 4, f"{where} orientation (x,y,z,w)"))
         else:
             raise HandTrackingError(f"{where}: needs transform, or position and orientation")
-        if np.linalg.norm(quat) < 1e-9:
-            raise HandTrackingError(f"{where}: zero orientation quaternion")
-        rows.append((float(sample["t"]), position, quat, _pinch(sample["pinch"], where)))
-    return _finish(str(path), rows, data.get("seed"), data.get("instruction"))
+        t = _time(sample["t"], where)
+        rows.append((t, position, _quaternion(quat, where), _pinch(sample["pinch"], where), where))
+    seed = _seed(data.get("seed"), f"{path}")
+    return _finish(str(path), rows, seed, data.get("instruction"))
+
+
+# -- visionOS hand anchors --------------------------------------------------------------------
+
+HAND_JOINTS = (
+    "wrist",
+    "thumbKnuckle", "thumbIntermediateBase", "thumbIntermediateTip", "thumbTip",
+    "indexFingerMetacarpal", "indexFingerKnuckle", "indexFingerIntermediateBase",
+    "indexFingerIntermediateTip", "indexFingerTip",
+    "middleFingerMetacarpal", "middleFingerKnuckle", "middleFingerIntermediateBase",
+    "middleFingerIntermediateTip", "middleFingerTip",
+    "ringFingerMetacarpal", "ringFingerKnuckle", "ringFingerIntermediateBase",
+    "ringFingerIntermediateTip", "ringFingerTip",
+    "littleFingerMetacarpal", "littleFingerKnuckle", "littleFingerIntermediateBase",
+    "littleFingerIntermediateTip", "littleFingerTip",
+    "forearmWrist", "forearmArm",
+)  # fmt: skip
+"""ARKit's ``HandSkeleton.JointName`` cases (visionOS), the names a hand-anchor log uses."""
+
+
+def _joint_positions(skeleton: Any, origin: np.ndarray, where: str) -> dict[str, np.ndarray]:
+    """World positions of the tracked joints: ``originFromAnchor @ anchorFromJoint``."""
+    if not isinstance(skeleton, dict) or not isinstance(skeleton.get("joints"), list):
+        raise HandTrackingError(f'{where}: handSkeleton must hold a "joints" list (or be null)')
+    out: dict[str, np.ndarray] = {}
+    for joint in skeleton["joints"]:
+        if not isinstance(joint, dict):
+            raise HandTrackingError(f"{where}: each joint must be an object")
+        name = joint.get("name")
+        if name not in HAND_JOINTS:
+            raise HandTrackingError(
+                f"{where}: joint {name!r} is not an ARKit HandSkeleton.JointName "
+                f"(e.g. wrist, thumbTip, indexFingerTip)"
+            )
+        if joint.get("isTracked") is False:
+            continue
+        local = _matrix(joint.get("anchorFromJointTransform"), f"{where} joint {name}")
+        out[name] = _position((origin @ local)[:3, 3], f"{where} joint {name}")
+    return out
+
+
+def _parse_hand_anchors(path: Path, data: dict[str, Any]) -> HandLog:
+    """A log of visionOS ``HandAnchor`` updates (see the README for the field names).
+
+    Each tracked anchor of the chosen hand becomes a sample: the position is the midpoint of
+    the thumb and index fingertips (where a gripper closes), the orientation is the anchor's
+    (the base of the wrist), and the hand is pinched while the fingertips are closer than
+    :data:`PINCH_DISTANCE_M`. Untracked anchors, and anchors whose fingertips are untracked,
+    are skipped.
+    """
+    from scipy.spatial.transform import Rotation
+
+    hand = data.get("hand")
+    hands = {a.get("chirality") for a in data["anchors"] if isinstance(a, dict)}
+    if hand is None:
+        if len(hands) > 1:
+            raise HandTrackingError(
+                f'{path}: the log has both hands; say which one demonstrates with "hand": '
+                f'"right" or "left"'
+            )
+        hand = next(iter(hands), "right")
+    if hand not in ("left", "right"):
+        raise HandTrackingError(f'{path}: "hand" must be "left" or "right", not {hand!r}')
+    rows: list[Row] = []
+    for i, anchor in enumerate(data["anchors"]):
+        where = f"{path} anchor {i}"
+        if not isinstance(anchor, dict):
+            raise HandTrackingError(f"{where}: expected an object")
+        if anchor.get("chirality") != hand or anchor.get("isTracked") is False:
+            continue
+        if anchor.get("handSkeleton") is None:
+            continue
+        origin = _matrix(anchor.get("originFromAnchorTransform"), f"{where} originFromAnchor")
+        joints = _joint_positions(anchor["handSkeleton"], origin, where)
+        if "thumbTip" not in joints or "indexFingerTip" not in joints:
+            continue
+        thumb, index = joints["thumbTip"], joints["indexFingerTip"]
+        quat = _wxyz(Rotation.from_matrix(origin[:3, :3]).as_quat())
+        pinched = bool(np.linalg.norm(thumb - index) < PINCH_DISTANCE_M)
+        t = _time(anchor.get("timestamp"), where)
+        rows.append((t, (thumb + index) / 2.0, quat, pinched, where))
+    if not rows:
+        raise HandTrackingError(f"{path}: no tracked {hand} hand anchor with fingertips")
+    return _finish(str(path), rows, _seed(data.get("seed"), str(path)), data.get("instruction"))
 
 
 CSV_COLUMNS = ("t", "x", "y", "z", "qx", "qy", "qz", "qw", "pinch")
@@ -255,18 +433,20 @@ def _parse_csv(path: Path) -> HandLog:
                 f"{path}: CSV lacks columns {missing}; the header must include "
                 f"{','.join(CSV_COLUMNS)} (optional: seed, instruction)"
             )
-        rows, seed, text = [], None, None
+        rows: list[Row] = []
+        seed, text = None, None
         for i, row in enumerate(reader, start=2):
             where = f"{path} line {i}"
             try:
-                values = [float(row[c]) for c in CSV_COLUMNS[:8]]
+                values = np.array([float(row[c]) for c in CSV_COLUMNS[:8]])
             except (TypeError, ValueError):
                 raise HandTrackingError(f"{where}: t, x..z, qx..qw must be numbers") from None
-            quat = np.array([values[7], *values[4:7]])
-            if np.linalg.norm(quat) < 1e-9:
-                raise HandTrackingError(f"{where}: zero orientation quaternion")
-            rows.append((values[0], np.array(values[1:4]), quat, _pinch(row["pinch"], where)))
-            seed = row.get("seed") or seed
+            t = _time(values[0], where)
+            quat = _quaternion(np.array([values[7], *values[4:7]]), where)
+            position = _position(values[1:4], where)
+            rows.append((t, position, quat, _pinch(row["pinch"], where), where))
+            if seed is None:
+                seed = _seed(row.get("seed"), where)
             text = row.get("instruction") or text
     return _finish(str(path), rows, seed, text)
 
@@ -283,11 +463,14 @@ def parse_log(path: Path) -> HandLog:
 # -- resampling and actions -------------------------------------------------------------------
 
 
-def resample(log: HandLog, hz: float) -> HandLog:
-    """``log`` at ``hz`` from its first sample: lerp positions, slerp orientations, hold pinch."""
+def resample(log: HandLog, hz: float, max_samples: int | None = None) -> HandLog:
+    """``log`` at ``hz`` from its first sample: lerp positions, slerp orientations, hold pinch;
+    at most ``max_samples`` samples (what a replay can use)."""
     from scipy.spatial.transform import Rotation, Slerp
 
     n = int(np.floor((log.t[-1] - log.t[0]) * hz + 1e-9)) + 1
+    if max_samples is not None:
+        n = min(n, max_samples)
     if n < 2:
         raise HandTrackingError(
             f"{log.source}: lasts {log.t[-1] - log.t[0]:.3f} s, shorter than one control "
@@ -361,7 +544,7 @@ def import_logs(
     seeds: Sequence[int] | None = None,
     keep_failed: bool = False,
     image_size: tuple[int, int] | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
     append: bool = False,
 ) -> ImportSummary:
     """Import ``paths`` into a dataset at ``out`` and replay-check each demonstration;
@@ -372,6 +555,7 @@ def import_logs(
         raise HandTrackingError(
             f"--seed given {len(seeds)} times for {len(paths)} logs; give one per log"
         )
+    progress = progress or Progress.quiet()
     task = registry().get("task", task_name).load()()
     if task.spec.action_space.name != "ee_delta_7d":
         raise HandTrackingError(
@@ -382,17 +566,21 @@ def import_logs(
     logs = [parse_log(Path(p)) for p in paths]  # all parse errors before any simulation
     for i, log in enumerate(logs):
         if seeds is not None:
-            log.seed = seeds[i]
+            log.seed = _seed(seeds[i], "--seed")
         if log.seed is None:
             raise HandTrackingError(
                 f'{log.source}: no scene seed; put "seed" in the log or pass --seed per log '
                 f"(the replay must start from the scene the demonstration was made in)"
             )
-    writer = DatasetWriter(out, task.spec, task.spec.control_hz, image_size, append=append)
     summary = ImportSummary(task_name, len(logs), 0, 0, 0)
-    try:
-        for log in logs:
-            sampled = resample(calibration.apply(log), task.spec.control_hz)
+    with (
+        DatasetWriter(out, task.spec, task.spec.control_hz, image_size, append=append) as writer,
+        progress.counter("log", len(logs)) as counter,
+    ):
+        for done, log in enumerate(logs, start=1):
+            sampled = resample(
+                calibration.apply(log), task.spec.control_hz, task.spec.max_steps + 1
+            )
             actions, n_clipped = actions_from_poses(sampled, task.spec)
             assert log.seed is not None
             episode = replay(task, actions, log.seed, log.instruction)
@@ -403,13 +591,11 @@ def import_logs(
             )  # fmt: skip
             if episode.success or keep_failed:
                 writer.write(episode)
-            if progress:
-                progress(
-                    f"{log.source}: {len(actions)} actions, {n_clipped} clipped values, replay "
-                    f"{'succeeds' if episode.success else 'FAILS'} after {len(episode)} steps"
-                )
-    finally:
-        writer.close()
+            progress.line(
+                f"{log.source}: {len(actions)} actions, {n_clipped} clipped values, replay "
+                f"{'succeeds' if episode.success else 'FAILS'} after {len(episode)} steps"
+            )
+            counter.update(done)
     summary.kept, summary.frames = writer.episodes, writer.frames
     return summary
 

@@ -12,18 +12,20 @@ plugin's native model instead of the published remote code:
   the policy's ``camera`` option), transformed as the policy transforms it; the prompt built
   from the episode's instruction as the policy builds it; then the action as 7 action tokens
   and ``</s>``. The loss is cross-entropy on those 8 tokens only;
-* actions in OpenVLA's convention: the six motion dimensions scaled to [-1, 1] by the
-  dataset's 1st/99th percentiles (``BOUNDS_Q99``, clipped), the gripper mapped from
-  ``ee_delta_7d``'s -1 open / +1 closed to 1 open / 0 closed and left unscaled (its ``mask``
-  entry is false), so the policy's default ``gripper=open1_close0`` maps it back exactly;
+* actions in OpenVLA's convention, encoded by the openvla plugin (the inverse of what its
+  policy decodes; :mod:`vla_bench_openvla.actions`): the six motion dimensions scaled to
+  [-1, 1] by the dataset's 1st/99th percentiles (``BOUNDS_Q99``, clipped), the gripper mapped
+  from ``ee_delta_7d``'s -1 open / +1 closed to 1 open / 0 closed and left unscaled;
 * AdamW at a constant 5e-4 (OpenVLA's default), gradient clipping; loss and action-token
   accuracy logged every ``log_every`` steps;
 * the checkpoint: the adapters merged into the weights (``merge_and_unload``) and written in
   the published layout with ``config.json``, the tokenizer files and
   ``dataset_statistics.json`` (one key, so ``bench run`` needs no ``unnorm_key``); the
-  unmerged adapter under ``lora_adapter/``; ``training.json`` with ``origin: finetuned``.
+  unmerged adapter under ``lora_adapter/``; ``training.json`` with ``origin: finetuned`` and
+  the LoRA setup under ``details``.
 
-``--config`` keys: see :data:`CONFIG_KEYS`.
+Everything OpenVLA-specific comes from the openvla plugin's public API,
+:mod:`vla_bench_openvla.finetuning`. ``--policy-args`` keys: see :data:`CONFIG_KEYS`.
 """
 
 from __future__ import annotations
@@ -31,26 +33,27 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.contract import PolicyConfigError
-from vla_bench_training.train import TrainSummary, open_dataset
+from harness.checkpoints import TrainingRecord
+from vla_bench_training.dataset import VIDEO_BACKEND, open_dataset, vector_names
+from vla_bench_training.errors import TrainingInputError
+from vla_bench_training.loop import ResumeState
+from vla_bench_training.progress import Progress
+from vla_bench_training.request import TrainRequest
 
 if TYPE_CHECKING:
     import torch
-    from vla_bench_openvla.model import OpenVLAModel
+    from vla_bench_openvla.finetuning import BaseModel
 
 IGNORE = -100
 """Label of a position the loss skips (``torch.nn.functional.cross_entropy``'s default)."""
-GRIPPER = 6
-"""Index of the gripper in ``ee_delta_7d``."""
 
 
 @dataclass(frozen=True)
@@ -85,23 +88,24 @@ class LoraSettings:
         }
         bad = [key for key, ok in checks.items() if not ok]
         if bad:
-            raise PolicyConfigError(
-                f"--config {', '.join(f'{k}={getattr(self, k)}' for k in bad)} out of range "
+            raise TrainingInputError(
+                f"--policy-args {', '.join(f'{k}={getattr(self, k)}' for k in bad)} out of range "
                 f"(lora_rank >= 1, lora_alpha > 0, 0 <= lora_dropout < 1, lr > 0, "
                 f"grad_clip > 0, log_every >= 1)"
             )
 
 
 CONFIG_KEYS = tuple(f.name for f in fields(LoraSettings))
-"""The ``--config key=value`` keys ``bench train --policy openvla`` accepts."""
+"""The ``--policy-args key=value`` keys ``bench train --policy openvla`` accepts."""
 
 
 def settings_from_config(overrides: dict[str, Any]) -> LoraSettings:
-    """:class:`LoraSettings` from ``--config`` values; unknown keys are an error naming them."""
+    """:class:`LoraSettings` from ``--policy-args`` values; unknown keys are an error naming
+    them."""
     unknown = sorted(set(overrides) - set(CONFIG_KEYS))
     if unknown:
-        raise PolicyConfigError(
-            f"--config {', '.join(unknown)}: not a setting of OpenVLA LoRA fine-tuning; "
+        raise TrainingInputError(
+            f"--policy-args {', '.join(unknown)}: not a setting of OpenVLA LoRA fine-tuning; "
             f"known: {', '.join(CONFIG_KEYS)}"
         )
     kinds: dict[str, type] = {
@@ -119,79 +123,27 @@ def settings_from_config(overrides: dict[str, Any]) -> LoraSettings:
         kind = kinds[key]
         if raw is None:
             if key not in ("lora_alpha", "camera", "unnorm_key"):
-                raise PolicyConfigError(f"--config {key} needs a value")
+                raise TrainingInputError(f"--policy-args {key} needs a value")
             values[key] = None
             continue
         try:
             value = kind(raw)
         except (TypeError, ValueError):
-            raise PolicyConfigError(
-                f"--config {key}={raw!r} must be {'a number' if kind is not str else 'text'}"
+            raise TrainingInputError(
+                f"--policy-args {key}={raw!r} must be {'a number' if kind is not str else 'text'}"
             ) from None
         if kind is int and float(raw) != value:
-            raise PolicyConfigError(f"--config {key}={raw!r} must be a whole number")
+            raise TrainingInputError(f"--policy-args {key}={raw!r} must be a whole number")
         values[key] = value
     return LoraSettings(**values)
 
 
-# -- actions and statistics --------------------------------------------------------------------
-
-
-def to_openvla_actions(actions: np.ndarray) -> np.ndarray:
-    """``ee_delta_7d`` actions with the gripper in OpenVLA's convention: 1 open, 0 closed.
-
-    ``g01 = (1 - g) / 2``; the policy's ``gripper=open1_close0`` maps back with ``1 - 2 g01``.
-    """
-    out = np.array(actions, dtype=np.float64)
-    out[:, GRIPPER] = (1.0 - out[:, GRIPPER]) / 2.0
-    return out
-
-
-def _summary(values: np.ndarray) -> dict[str, list[float]]:
-    return {
-        "mean": values.mean(axis=0).tolist(),
-        "std": values.std(axis=0).tolist(),
-        "max": values.max(axis=0).tolist(),
-        "min": values.min(axis=0).tolist(),
-        "q01": np.quantile(values, 0.01, axis=0).tolist(),
-        "q99": np.quantile(values, 0.99, axis=0).tolist(),
-    }
-
-
-def dataset_statistics(actions: np.ndarray, states: np.ndarray, episodes: int) -> dict[str, Any]:
-    """One dataset's entry of ``dataset_statistics.json``, in OpenVLA's form.
-
-    ``actions`` are already in OpenVLA's convention (:func:`to_openvla_actions`); ``mask`` is
-    true for the six motion dimensions and false for the gripper, which is not scaled.
-    """
-    mask = [True] * actions.shape[1]
-    mask[GRIPPER] = False
-    return {
-        "action": {**_summary(actions), "mask": mask},
-        "proprio": _summary(states),
-        "num_transitions": len(actions),
-        "num_trajectories": int(episodes),
-    }
-
-
-def normalize(actions: np.ndarray, stats: dict[str, Any]) -> np.ndarray:
-    """OpenVLA's ``BOUNDS_Q99``: ``2 (a - q01) / (q99 - q01) - 1`` clipped to [-1, 1] where
-    ``mask`` is true; other dimensions as they are.
-
-    A masked dimension that never varies (min == max) becomes 0, as in OpenVLA, and decodes
-    back to its constant value. Unlike OpenVLA that rule is not applied to unmasked
-    dimensions: there the raw value is what the policy decodes, so it must stay.
-    """
-    q01 = np.asarray(stats["q01"], dtype=np.float64)
-    q99 = np.asarray(stats["q99"], dtype=np.float64)
-    mask = np.asarray(stats["mask"], dtype=bool)
-    constant = mask & (np.asarray(stats["min"]) == np.asarray(stats["max"]))
-    scaled = np.clip(2.0 * (actions - q01) / (q99 - q01 + 1e-8) - 1.0, -1.0, 1.0)
-    return np.where(constant, 0.0, np.where(mask, scaled, actions))
+# -- statistics ------------------------------------------------------------------------------
 
 
 def statistics_key(dataset: Path, settings: LoraSettings) -> str:
-    """The ``dataset_statistics.json`` key: ``--config unnorm_key`` or ``vla_bench_<dir name>``."""
+    """The ``dataset_statistics.json`` key: ``--policy-args unnorm_key`` or
+    ``vla_bench_<dataset directory name>``."""
     if settings.unnorm_key:
         return settings.unnorm_key
     return "vla_bench_" + re.sub(r"\W+", "_", dataset.resolve().name).strip("_").lower()
@@ -288,27 +240,17 @@ def loss_and_accuracy(
 # -- the model -----------------------------------------------------------------------------------
 
 
-def lora_targets(model: OpenVLAModel) -> list[str]:
-    """Every linear layer except the LLM's output head (``all-linear`` on OpenVLA)."""
-    from torch import nn
-
-    head = model.llm.get_output_embeddings()
-    return [
-        name
-        for name, module in model.named_modules()
-        if isinstance(module, nn.Linear) and module is not head
-    ]
-
-
-def add_lora(model: OpenVLAModel, settings: LoraSettings) -> Any:
-    """``model`` wrapped by peft with frozen base weights and trainable LoRA adapters."""
+def add_lora(model: Any, settings: LoraSettings) -> Any:
+    """``model`` wrapped by peft with frozen base weights and trainable LoRA adapters on every
+    linear layer but the LLM's output head (``all-linear`` on OpenVLA)."""
     from peft import LoraConfig, get_peft_model
+    from vla_bench_openvla.finetuning import linear_layers
 
     config = LoraConfig(
         r=settings.lora_rank,
         lora_alpha=settings.alpha,
         lora_dropout=settings.lora_dropout,
-        target_modules=lora_targets(model),
+        target_modules=linear_layers(model),
         init_lora_weights="gaussian",
     )
     return get_peft_model(model, config)
@@ -318,7 +260,7 @@ def save_adapter(peft_model: Any, directory: Path) -> None:
     """peft's ``save_pretrained``, with module names rewritten to the published layout so the
     adapter applies to the published ``OpenVLAForActionPrediction`` as well."""
     from safetensors.torch import load_file, save_file
-    from vla_bench_openvla.checkpoint import published_name
+    from vla_bench_openvla.finetuning import published_parameter_name
 
     peft_model.save_pretrained(str(directory))
     prefix = "base_model.model."
@@ -326,7 +268,7 @@ def save_adapter(peft_model: Any, directory: Path) -> None:
     renamed, modules = {}, set()
     for key, tensor in load_file(str(weights)).items():
         native, sep, tail = key.removeprefix(prefix).partition(".lora_")
-        module = published_name(native + ".weight").removesuffix(".weight")
+        module = published_parameter_name(native + ".weight").removesuffix(".weight")
         renamed[f"{prefix}{module}{sep}{tail}"] = tensor
         modules.add(module)
     save_file(renamed, str(weights), metadata={"format": "pt"})
@@ -340,98 +282,99 @@ def save_adapter(peft_model: Any, directory: Path) -> None:
 # -- the run -------------------------------------------------------------------------------------
 
 
-@dataclass
-class LoraSummary(TrainSummary):
-    """:class:`TrainSummary` plus the LoRA setup, the statistics key and camera, accuracy."""
-
-    unnorm_key: str = ""
-    camera: str = ""
-    lora: dict[str, Any] = field(default_factory=dict)
-    trainable_parameters: int = 0
-    action_accuracy: list[tuple[int, float]] = field(default_factory=list)
-
-
-METADATA_FILES = re.compile(r".*\.(json|model|txt|py)")
-"""Files copied from the pretrained directory: tokenizer, processor, model code."""
-NOT_COPIED = {
-    "model.safetensors.index.json",
-    "dataset_statistics.json",
-    "training.json",
-    "config.json",
-}
-
-
-def finetune_openvla(
-    pretrained: Path,
-    dataset: Path,
-    out: Path,
-    *,
-    steps: int,
-    batch_size: int,
-    overrides: dict[str, Any],
-    device: str = "cpu",
-    seed: int = 0,
-    progress: Callable[[str], None] | None = None,
-) -> LoraSummary:
-    """LoRA-tune the OpenVLA checkpoint in ``pretrained`` on ``dataset``; save to ``out``."""
+def finetune_openvla(request: TrainRequest, resume: ResumeState | None = None) -> TrainingRecord:
+    """LoRA-tune the OpenVLA checkpoint ``request.pretrained`` (a local directory) on the
+    dataset; save to ``request.out``. (Not resumable: the recipe table never passes
+    ``resume``.)"""
     import torch
-    from vla_bench_openvla import checkpoint as ckpt
+    from vla_bench_openvla.finetuning import save_finetuned
 
-    settings = settings_from_config(overrides)
-    if steps < 1 or batch_size < 1:
-        raise ValueError("--steps and --batch-size must be at least 1")
+    settings = settings_from_config(dict(request.options))
+    pretrained = _pretrained_directory(request)
+    out, progress = request.out, request.progress
     if out.exists() and any(out.iterdir()):
-        raise PolicyConfigError(f"{out} exists and is not empty; pass a new -o directory")
-    meta = open_dataset(dataset)
+        raise TrainingInputError(f"{out} exists and is not empty; pass a new -o directory")
+    meta = open_dataset(request.dataset)
     camera_key = _camera_key(meta, settings.camera)
-    torch.manual_seed(seed)
-    model, examples, statistics = _prepare(pretrained, dataset, camera_key, device)
-    key = statistics_key(dataset, settings)
-    peft_model = add_lora(model, settings)
+    torch.manual_seed(request.seed)
+    progress.phase(f"loading {pretrained}")
+    base, examples, statistics = prepare(pretrained, request.dataset, camera_key, request.device)
+    key = statistics_key(request.dataset, settings)
+    parameters = sum(p.numel() for p in base.model.parameters())
+    peft_model = add_lora(base.model, settings)
+    trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     loader: torch.utils.data.DataLoader[dict[str, torch.Tensor]] = torch.utils.data.DataLoader(
         examples,  # type: ignore[arg-type]  # a map-style dataset by protocol
-        batch_size=batch_size,
+        batch_size=request.batch_size,
         shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
+        generator=torch.Generator().manual_seed(request.seed),
         collate_fn=lambda batch: collate(batch, examples.eos_id),
-        drop_last=len(examples) > batch_size,
+        drop_last=len(examples) > request.batch_size,
     )
-    summary = LoraSummary(
-        "openvla", steps, batch_size, len(examples), int(meta.total_episodes), 0.0, str(out),
-        parameters=sum(p.numel() for p in model.parameters()),
-        origin="finetuned", pretrained=str(pretrained), dataset=str(dataset), seed=seed,
-        unnorm_key=key,
-        camera=camera_key.rsplit(".", 1)[-1],
-        lora={
-            "rank": settings.lora_rank, "alpha": settings.alpha,
-            "dropout": settings.lora_dropout, "lr": settings.lr,
-            "grad_clip": settings.grad_clip, "target_modules": "all-linear (but lm_head)",
-        },
-        trainable_parameters=sum(p.numel() for p in peft_model.parameters() if p.requires_grad),
-    )  # fmt: skip
     start = time.perf_counter()
-    summary.losses, summary.action_accuracy = optimize(
-        peft_model, lambda: iter(loader), steps, settings, model.config.num_patches, progress
-    )
-    summary.wall_s = time.perf_counter() - start
-    summary.steps_done = steps
+    losses, accuracies = optimize(
+        peft_model, lambda: iter(loader), request.steps, settings, base.config.num_patches,
+        progress,
+    )  # fmt: skip
+    wall_s = time.perf_counter() - start
+    progress.phase(f"saving the merged model in {out}")
     save_adapter(peft_model, out / "lora_adapter")
-    merged = peft_model.merge_and_unload()
-    source_dtype = next(ckpt.iter_weights(pretrained))[1].dtype
-    ckpt.save_weights(merged, out, source=pretrained, dtype=source_dtype)
-    _write_metadata(pretrained, out, key, statistics)
-    summary.write(out)
-    if progress:
-        hint = (
-            ""
-            if camera_key == meta.camera_keys[0]
-            else f" (run it with --policy-args camera={summary.camera})"
+    save_finetuned(
+        peft_model.merge_and_unload(), out, pretrained=pretrained, key=key, statistics=statistics
+    )
+    camera = camera_key.rsplit(".", 1)[-1]
+    record = TrainingRecord(
+        policy=request.policy,
+        origin="finetuned",
+        dataset=str(request.dataset),
+        seed=request.seed,
+        batch_size=request.batch_size,
+        steps=request.steps,
+        steps_done=request.steps,
+        frames=len(examples),
+        episodes=int(meta.total_episodes),
+        parameters=parameters,
+        wall_s=wall_s,
+        pretrained=str(pretrained),
+        losses=tuple(losses),
+        features=vector_names(meta),
+        details={
+            "unnorm_key": key,
+            "camera": camera,
+            "lora": {
+                "rank": settings.lora_rank, "alpha": settings.alpha,
+                "dropout": settings.lora_dropout, "lr": settings.lr,
+                "grad_clip": settings.grad_clip, "target_modules": "all-linear (but lm_head)",
+            },
+            "trainable_parameters": trainable,
+            "action_accuracy": [list(pair) for pair in accuracies],
+        },
+    )  # fmt: skip
+    record.write(out)
+    hint = (
+        "" if camera_key == meta.camera_keys[0] else f" (run it with --policy-args camera={camera})"
+    )
+    progress.line(
+        f"saved the merged model, dataset_statistics.json ({key}) and lora_adapter/ in {out}; "
+        f"trained on camera {camera}{hint}"
+    )
+    return record
+
+
+def _pretrained_directory(request: TrainRequest) -> Path:
+    if request.save_every:
+        raise TrainingInputError(
+            "--save-every is not supported for openvla: each checkpoint is a full merged "
+            "copy of the model; train for the steps you want and save once"
         )
-        progress(
-            f"saved the merged model, dataset_statistics.json ({key}) and lora_adapter/ in "
-            f"{out}; trained on camera {summary.camera}{hint}"
+    path = Path(request.pretrained).expanduser() if request.pretrained else None
+    if path is None or not path.is_dir():
+        raise TrainingInputError(
+            "fine-tuning OpenVLA needs its pretrained weights as a local directory "
+            "(`hf download openvla/openvla-7b --local-dir DIR` where the hub is reachable), "
+            "passed as --pretrained DIR"
         )
-    return summary
+    return path
 
 
 def optimize(
@@ -440,7 +383,7 @@ def optimize(
     steps: int,
     settings: LoraSettings,
     num_patches: int,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
     """``steps`` AdamW steps on the trainable (LoRA) parameters over batches from ``epoch()``
     (called again whenever it runs out); returns the (step, mean) loss and action-accuracy
@@ -452,34 +395,34 @@ def optimize(
     losses: list[tuple[int, float]] = []
     accuracies: list[tuple[int, float]] = []
     window: list[tuple[float, float]] = []
-    start = time.perf_counter()
     step = 0
     peft_model.train()
-    while step < steps:
-        for batch in epoch():
-            loss, accuracy = loss_and_accuracy(peft_model, batch, num_patches)
-            if not math.isfinite(loss.item()):
-                raise RuntimeError(f"loss became {loss.item()} at step {step}; lower --config lr")
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, settings.grad_clip)
-            optimizer.step()
-            step += 1
-            window.append((loss.item(), accuracy))
-            if step % settings.log_every == 0 or step == steps:
-                mean = sum(w[0] for w in window) / len(window)
-                acc = sum(w[1] for w in window) / len(window)
-                losses.append((step, mean))
-                accuracies.append((step, acc))
-                window = []
-                if progress:
-                    elapsed = time.perf_counter() - start
-                    progress(
-                        f"step {step}/{steps} loss {mean:.4f} action accuracy {acc:.3f} "
-                        f"({elapsed:.0f} s)"
+    with (progress or Progress.quiet()).counter("step", steps) as counter:
+        while step < steps:
+            for batch in epoch():
+                loss, accuracy = loss_and_accuracy(peft_model, batch, num_patches)
+                if not math.isfinite(loss.item()):
+                    raise TrainingInputError(
+                        f"the loss became {loss.item()} at step {step}; lower --policy-args lr"
                     )
-            if step >= steps:
-                break
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trainable, settings.grad_clip)
+                optimizer.step()
+                step += 1
+                window.append((loss.item(), accuracy))
+                if step % settings.log_every == 0 or step == steps:
+                    losses.append((step, sum(w[0] for w in window) / len(window)))
+                    accuracies.append((step, sum(w[1] for w in window) / len(window)))
+                    window = []
+                counter.update(
+                    step,
+                    f"loss {losses[-1][1]:.4f} action accuracy {accuracies[-1][1]:.3f}"
+                    if losses
+                    else "",
+                )
+                if step >= steps:
+                    break
     peft_model.eval()
     return losses, accuracies
 
@@ -487,75 +430,44 @@ def optimize(
 def _camera_key(meta: Any, camera: str | None) -> str:
     keys = list(meta.camera_keys)
     if not keys:
-        raise PolicyConfigError("the dataset has no camera images; OpenVLA needs one")
+        raise TrainingInputError("the dataset has no camera images; OpenVLA needs one")
     if camera is None:
         return str(keys[0])
     for key in keys:
         if key == camera or key.rsplit(".", 1)[-1] == camera:
             return str(key)
     names = ", ".join(k.rsplit(".", 1)[-1] for k in keys)
-    raise PolicyConfigError(f"--config camera={camera!r} is not in the dataset (it has: {names})")
+    raise TrainingInputError(
+        f"--policy-args camera={camera!r} is not in the dataset (it has: {names})"
+    )
 
 
-def _prepare(
+def prepare(
     pretrained: Path, dataset: Path, camera_key: str, device: str
-) -> tuple[OpenVLAModel, FrameExamples, dict[str, Any]]:
+) -> tuple[BaseModel, FrameExamples, dict[str, Any]]:
     """The frozen base model on its device, the examples and the dataset's statistics."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
-    from vla_bench_openvla import checkpoint as ckpt
-    from vla_bench_openvla.action_tokenizer import ActionTokenizer
-    from vla_bench_openvla.config import load_config
-    from vla_bench_openvla.inputs import ImageTransform, PromptTokenizer
-    from vla_bench_openvla.model import allocate
-    from vla_bench_openvla.policy import resolve_device, resolve_dtype
+    from vla_bench_openvla.finetuning import dataset_statistics, load_base
 
-    from vla_bench_training.dataset import VIDEO_BACKEND
-
-    config = load_config(pretrained)
-    tokenizer = PromptTokenizer.from_dir(pretrained)
-    if tokenizer.eos_id is None:
-        raise PolicyConfigError(
-            f"the tokenizer in {pretrained} has no end-of-sequence token; OpenVLA's training "
-            f"targets end with </s>"
-        )
-    target = resolve_device(device)
-    model = allocate(config, target, resolve_dtype(None, target))
-    ckpt.load_weights(model, pretrained)
-
+    base = load_base(pretrained, device)
     data = LeRobotDataset("vla-bench/local", root=dataset, video_backend=VIDEO_BACKEND)
     table = data.hf_dataset.with_format("numpy")
-    actions = to_openvla_actions(np.stack(table["action"]))
+    actions = np.stack(table["action"]).astype(np.float64)
     if actions.shape[1] != 7:
-        raise PolicyConfigError(
+        raise TrainingInputError(
             f"the dataset's actions have {actions.shape[1]} dimensions; OpenVLA drives "
             f"ee_delta_7d (7)"
         )
     statistics = dataset_statistics(
         actions, np.stack(table["observation.state"]), data.num_episodes
     )
-    normalized = normalize(actions, statistics["action"])
-    action_ids = ActionTokenizer(config.action_vocab_size, config.n_action_bins).encode(normalized)
+    action_ids = base.encode_actions(actions, statistics)
     prompts: dict[str, list[int]] = {}
 
     def prompt_ids(instruction: str) -> list[int]:
         if instruction not in prompts:
-            prompts[instruction] = tokenizer.encode(instruction)
+            prompts[instruction] = base.prompts.encode(instruction)
         return prompts[instruction]
 
-    examples = FrameExamples(
-        data, camera_key, ImageTransform(config.images), prompt_ids, action_ids, tokenizer.eos_id
-    )
-    return model, examples, statistics
-
-
-def _write_metadata(pretrained: Path, out: Path, key: str, statistics: dict[str, Any]) -> None:
-    """config.json (statistics: this dataset only), tokenizer files, dataset_statistics.json."""
-    for path in pretrained.iterdir():
-        if path.is_file() and METADATA_FILES.fullmatch(path.name) and path.name not in NOT_COPIED:
-            shutil.copy2(path, out / path.name)
-    config = json.loads((pretrained / "config.json").read_text())
-    # The merged model predicts in this dataset's normalisation only: the pretrained datasets'
-    # statistics no longer apply, and one key means `bench run` needs no unnorm_key.
-    config["norm_stats"] = {key: statistics}
-    (out / "config.json").write_text(json.dumps(config, indent=2))
-    (out / "dataset_statistics.json").write_text(json.dumps({key: statistics}, indent=2))
+    examples = FrameExamples(data, camera_key, base.images, prompt_ids, action_ids, base.eos_id)
+    return base, examples, statistics
