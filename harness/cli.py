@@ -26,7 +26,13 @@ from harness.registry import RegistrationError, TaskOptionError, UnknownNameErro
 console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
-KINDS = {"policies": "policy", "tasks": "task", "suites": "suite", "reporters": "reporter"}
+KINDS = {
+    "policies": "policy",
+    "tasks": "task",
+    "suites": "suite",
+    "reporters": "reporter",
+    "judges": "judge",
+}
 
 
 class UserError(click.ClickException):
@@ -231,6 +237,13 @@ def plugins_cmd(as_json: bool) -> None:
     help="Record a GIF of the first N episodes of each task.",
 )
 @click.option(
+    "--keyframes",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Store K evenly spaced frames of every episode, with the true state (for bench judge).",
+)
+@click.option(
     "--out",
     type=click.Path(path_type=Path),
     help="Run directory (default runs/<time>-<policy>-<task>). An existing one resumes.",
@@ -249,6 +262,7 @@ def run_cmd(
     warmup: int | None,
     step_timeout: float,
     video: int,
+    keyframes: int,
     out: Path | None,
     as_json: bool,
 ) -> None:
@@ -269,6 +283,7 @@ def run_cmd(
         warmup=warmup,
         step_timeout_s=step_timeout,
         video=video,
+        keyframes=keyframes,
         task_options=task_options,
     )
     registry().get("policy", policy_name)  # fail fast, with a suggestion, before any work

@@ -52,6 +52,7 @@ from harness.contract import (
     supports,
 )
 from harness.errors import RunConfigError
+from harness.keyframes import KeyframeRecorder
 from harness.plugins import loaded, registry
 from harness.results import STEP_SCHEMA, EpisodeResult, RunStore, atomic_write_bytes
 
@@ -68,6 +69,7 @@ class RunSettings:
     warmup: int | None = None
     step_timeout_s: float = 300.0
     video: int = 0
+    keyframes: int = 0
     task_options: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -280,9 +282,11 @@ class EpisodeRunner:
         start = time.perf_counter()
         env = None
         deadline = self._deadline
+        keys = KeyframeRecorder.for_episode(video_dir, spec, episode.index, self.settings.keyframes)
         try:
             try:
-                env = task.make_env(episode, render=policy.uses_images or record_video)
+                render = policy.uses_images or record_video or keys is not None
+                env = task.make_env(episode, render=render)
                 obs, info = env.reset(seed=episode.seed)
             except Exception as exc:
                 raise _SimError(
@@ -292,6 +296,8 @@ class EpisodeRunner:
             start_pose = info.get("ee_pose")
             if record_video:
                 frames.append(_frame(obs))
+            if keys is not None:
+                keys.step(0, obs, 0.0, False, info)
             privileged_env = env if policy.privileged else None
             policy.reset(spec, episode, privileged_env)
             if not self._warmed:
@@ -355,6 +361,8 @@ class EpisodeRunner:
                 log.reward.append(reward)
                 log.success.append(success)
                 log.poses.append(info.get("ee_pose"))
+                if keys is not None:
+                    keys.step(step + 1, obs, reward, success, info)
                 if record_video and (step + 1) % frame_stride == 0:
                     frames.append(_frame(obs))
                 chunk_pos += 1
@@ -383,6 +391,8 @@ class EpisodeRunner:
             if env is not None:
                 with contextlib.suppress(Exception):
                     env.close()
+        if keys is not None:
+            keys.write()
         wall = time.perf_counter() - start
         n_steps = len(log)
         act_times = [t for t in log.act_s if not math.isnan(t)]

@@ -134,12 +134,8 @@ def import_handtracking(
 
 
 @click.command("train")
-@click.option(
-    "--policy",
-    required=True,
-    type=click.Choice(["diffusion", "act", "smolvla", "pi0fast", "openvla"]),
-)
-@click.option("--dataset", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--policy", type=click.Choice(["diffusion", "act", "smolvla", "pi0fast", "openvla"]))
+@click.option("--dataset", type=click.Path(path_type=Path, exists=True))
 @click.option("--steps", type=int, default=1000, show_default=True)
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--config", "config_items", multiple=True, help="policy config key=value (repeat)")
@@ -152,11 +148,17 @@ def import_handtracking(
     is_flag=True,
     help="continue the run in -o from its newest checkpoint, up to --steps (sample-exact)",
 )
+@click.option("--algo", type=click.Choice(["dqn", "ppo"]), help="RL on --task (vla-bench-rewards)")
+@click.option("--task", "rl_task", help="with --algo: lunarlander, cartpole, cartpole_swing, ...")
+@click.option("--reward-judge", help="with --algo: mix a judge's reward in (bench list judges)")
+@click.option("--judge-args", help="with --reward-judge: judge options k=v,k=v")
+@click.option("--alpha", type=float, default=0.15, show_default=True, help="judge reward weight")
+@click.option("--timesteps", type=int, default=100_000, show_default=True, help="with --algo")
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True)
 @_user_errors
 def train(
-    policy: str,
-    dataset: Path,
+    policy: str | None,
+    dataset: Path | None,
     steps: int,
     batch_size: int,
     config_items: tuple[str, ...],
@@ -165,9 +167,38 @@ def train(
     device: str,
     seed: int,
     resume: bool,
+    algo: str | None,
+    rl_task: str | None,
+    reward_judge: str | None,
+    judge_args: str | None,
+    alpha: float,
+    timesteps: int,
     out: Path,
 ) -> None:
-    """Train (diffusion, act) or fine-tune (smolvla, pi0fast, openvla) on a LeRobot dataset."""
+    """Train (diffusion, act) or fine-tune (smolvla, pi0fast, openvla) on a LeRobot dataset,
+    or with --algo train a DQN/PPO agent on a game task (reward-shaped by a judge if asked)."""
+    if algo is not None:
+        try:
+            from vla_bench_rewards.cli import train_rl
+        except ImportError:
+            raise UserError(
+                "--algo needs the vla-bench-rewards plugin: pip install vla-bench-rewards"
+            ) from None
+        if rl_task is None:
+            raise UserError("--algo needs --task (e.g. --task cartpole)")
+        train_rl(
+            algo=algo,
+            task=rl_task,
+            reward_judge=reward_judge,
+            judge_args=judge_args,
+            alpha=alpha,
+            timesteps=timesteps,
+            seed=seed,
+            out=out,
+        )
+        return
+    if policy is None or dataset is None:
+        raise UserError("give --policy and --dataset, or --algo and --task (bench train --help)")
     from vla_bench_training.train import parse_config
     from vla_bench_training.train import train as run_training
 
