@@ -187,23 +187,27 @@ class JudgeReward(gymnasium.Wrapper[np.ndarray, Any, np.ndarray, Any]):
 
 
 RewardFunction = Callable[[dict[str, float], int], tuple[float, dict[str, float]]]
-"""(named state after the step, action index) -> (reward, components)."""
+"""(documented inputs after the step, action index) -> (reward, components)."""
+
+Inputs = Callable[[TaskEnv, bool], dict[str, float]]
+"""(env after the step, whether the step ended the episode in failure) -> the inputs."""
 
 
 class FunctionReward(gymnasium.Wrapper[np.ndarray, Any, np.ndarray, Any]):
-    """R = ``function(state, action)``: replaces the task's reward (Eureka's candidates)."""
+    """R = ``function(inputs, action)``: replaces the task's reward (Eureka's candidates)."""
 
-    def __init__(self, env: TaskEnv, function: RewardFunction) -> None:
+    def __init__(self, env: TaskEnv, function: RewardFunction, inputs: Inputs) -> None:
         super().__init__(env)
         self.task_env = env
         self.function = function
+        self.inputs = inputs
         self.stats = RewardStats()
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """The function's reward for the state the action led to."""
         obs, _, terminated, truncated, info = self.env.step(action)
-        state = {**self.task_env.named_state(), "step": float(self.task_env.game.steps)}
-        value, components = self.function(state, int(action))
+        failed = bool(terminated and not info.get("success"))
+        value, components = self.function(self.inputs(self.task_env, failed), int(action))
         self.stats.steps += 1
         self.stats.reward_sum += value
         for name, part in components.items():
