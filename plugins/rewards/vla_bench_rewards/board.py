@@ -120,7 +120,7 @@ def tables(results: Sequence[dict[str, Any]]) -> list[tuple[str, list[str], list
                 rho = scores.get("spearman") or {}
                 key = -num.get("mae", math.nan)
                 unit = docs[0]["probe"]["question"].get("unit", "")
-                common = ", ".join(f"{v:g}×{c}" for v, c in num.get("commonest", []))
+                common = ", ".join(f"{v:.3g}×{c}" for v, c in num.get("commonest", []))
                 row = [
                     *head,
                     str(scores.get("answered", 0)),
