@@ -35,6 +35,7 @@ def test_a_tiny_checkpoint_loads_offline_and_answers(family: str, checkpoints) -
     judge = HFJudge(family, {"checkpoint": str(checkpoints[family]), "max_new_tokens": "8"})
     described = judge.describe()
     assert described["checkpoint"] == str(checkpoints[family])
+    assert described["weights"] == "random"  # tiny checkpoints say so: never ranked
     assert 10_000 < described["parameters"] < 100_000  # tiny, not a stand-in with no weights
     question = PROBES["pole_angle"].question
     first = judge.answer(Query(frames=(frame(0),), instruction="", question=question))

@@ -103,3 +103,28 @@ def test_a_continuous_task_is_refused_for_rl() -> None:
     with pytest.raises(ValueError, match="continuous action space"):
         TaskEnv("valve")
     assert np.isfinite(TaskEnv("snake").reset(seed=1)[0]).all()
+
+
+def test_a_judge_budget_stops_training_and_keeps_a_whole_checkpoint(keys, tmp_path: Path) -> None:
+    from vla_bench_claude.standin import AnthropicStandIn, serve
+
+    standin = AnthropicStandIn(expected_key=keys["anthropic"])
+    with serve(standin) as url:
+        # a cartpole frame is ~320 image tokens: under $0.001 a call at Haiku 4.5's prices
+        judge_args = f"base_url={url},model=claude-haiku-4-5,max_cost=0.002"
+        config = TrainConfig(
+            algo="dqn",
+            task="cartpole",
+            timesteps=2000,
+            reward_judge="claude",
+            judge_args=judge_args,
+            eval_episodes=1,
+        )
+        summary = train(config, tmp_path / "ckpt")
+    reward = summary["reward"]
+    assert summary["status"] == "stopped" and "max_cost" in summary["status_detail"]
+    assert 0 < reward["judge_calls"] == len(standin.requests) < 10
+    per_call = reward["judge_cost_usd"] / reward["judge_calls"]
+    assert reward["judge_cost_usd"] < 0.002 + per_call
+    assert summary["timesteps"] == reward["judge_calls"]  # the step the judge refused is not kept
+    load_policy(tmp_path / "ckpt")  # the checkpoint of a stopped run is whole

@@ -5,8 +5,9 @@ recall, F1, AUROC with intervals), progress (Spearman's ρ with task progress, t
 far and, per episode, the final return) and numeric probes (mean absolute error next to the
 error of always answering the mean truth, distinct answers, the commonest answers). Every
 row carries the judge's cost per query and median latency. Reference judges (the privileged
-``oracle``, ``constant``) are marked and listed last: they check the scoring, they do not
-compete. Rows are sorted by AUROC, ρ with progress, or MAE.
+``oracle``, ``constant``) and random-weight models (``vla_bench_rewards.tiny``) are marked and
+listed last: they check the scoring, they do not compete. Rows are sorted by AUROC, ρ with
+progress, or MAE.
 
 The leaderboard calls :func:`render` with the results :func:`find` collects under the same
 paths as its runs (``bench report`` does not do so yet; ``bench judges PATH...`` prints it).
@@ -24,7 +25,8 @@ from typing import Any
 
 from vla_bench_rewards.evaluate import RESULT_FILE
 
-REFERENCE_WEIGHTS = ("scripted", "none")
+UNRANKED = {"scripted": "reference", "none": "reference", "random": "random weights"}
+"""Weights kinds listed after the others, with why: checks of the scoring, or random models."""
 FORMATS = ("md", "term", "html")
 
 
@@ -59,8 +61,8 @@ def _judge(doc: dict[str, Any]) -> tuple[str, str, bool]:
     judge = doc.get("judge", {})
     name = str(judge.get("judge", "?"))
     model = str(judge.get("model") or judge.get("checkpoint") or judge.get("value", "") or "")
-    reference = judge.get("weights") in REFERENCE_WEIGHTS
-    return name + (" (reference)" if reference else ""), model, reference
+    why = UNRANKED.get(str(judge.get("weights")))
+    return name + (f" ({why})" if why else ""), model, why is not None
 
 
 def _common(doc: dict[str, Any]) -> list[str]:

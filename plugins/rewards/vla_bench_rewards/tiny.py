@@ -75,6 +75,7 @@ def _seeded(seed: int) -> None:
 def _save(model: Any, processor: Any, dest: Path, ids: dict[str, int]) -> Path:
     """Save both; the generation config keeps the random decoder off its special tokens,
     which it would otherwise repeat (a real checkpoint learned not to)."""
+    model.config.vla_bench_weights = "random"  # read by HFJudge.describe: never ranked
     model.generation_config.suppress_tokens = [ids[t] for t in ("<pad>", "<s>", "<unk>", "<image>")]
     model.generation_config.eos_token_id = ids["</s>"]
     model.generation_config.pad_token_id = ids["<pad>"]

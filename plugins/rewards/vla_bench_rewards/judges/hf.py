@@ -148,7 +148,8 @@ class HFJudge(JudgeBase):
         return {
             "judge": self.name,
             "checkpoint": self.checkpoint,
-            "weights": "pretrained",
+            # checkpoints from vla_bench_rewards.tiny say they hold random weights
+            "weights": getattr(self.model.config, "vla_bench_weights", "pretrained"),
             "parameters": self.parameters,
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": self.device,
