@@ -97,6 +97,11 @@ def judge(
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / "judges" / f"{stamp}-{judge_name}-{probe}"
     the_judge = build_judge(judge_name, judge_args)
+
+    def progress(done: int, total: int) -> None:
+        if done % 10 == 0 or done == total:
+            click.echo(f"{done}/{total} answered", err=True)
+
     try:
         result = evaluate(
             the_judge,

@@ -15,7 +15,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,10 @@ class Plan:
     skipped: dict[str, int] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
 
+    def skip(self, why: str) -> None:
+        """Count one episode left out, by reason."""
+        self.skipped[why] = self.skipped.get(why, 0) + 1
+
 
 def plan(runs: Sequence[Path], probe: Probe, *, frames: int = 0) -> Plan:
     """Every item ``probe`` asks about in ``runs``' keyframes (``frames``: how many of an
@@ -92,22 +96,15 @@ def plan(runs: Sequence[Path], probe: Probe, *, frames: int = 0) -> Plan:
             )
         out.runs.append({"path": str(root), "run_id": run_id, "policy": run.policy})
         for episode in stored:
-            if not probe.applies(episode.task):
-                out.skipped["task not covered by the probe"] = (
-                    out.skipped.get("task not covered by the probe", 0) + 1
-                )
-                continue
             outcome = outcomes.get((episode.task, episode.episode))
-            if outcome is None:
-                out.skipped["no committed episode row"] = (
-                    out.skipped.get("no committed episode row", 0) + 1
-                )
-                continue
-            if outcome[0] in ERROR_OUTCOMES:
-                key = f"episode ended in {outcome[0]}"
-                out.skipped[key] = out.skipped.get(key, 0) + 1
-                continue
-            out.items.extend(_items(run_id, episode, probe, outcome[1], frames))
+            if not probe.applies(episode.task):
+                out.skip("task not covered by the probe")
+            elif outcome is None:
+                out.skip("no committed episode row")
+            elif outcome[0] in ERROR_OUTCOMES:
+                out.skip(f"episode ended in {outcome[0]}")
+            else:
+                out.items.extend(_items(run_id, episode, probe, outcome[1], frames))
     if not out.items:
         raise ValueError(
             f"no {probe.name} items in the runs given ({out.skipped or 'no keyframes'}); the "
@@ -149,8 +146,6 @@ def asked_question(judge: Judge, probe: Probe) -> Question:
     if question.kind in judge.kinds:
         return question
     if "score" in judge.kinds and probe.kind in ("binary", "ranking"):
-        from dataclasses import replace
-
         return replace(question, kind="score")
     raise ValueError(
         f"judge {judge.name!r} answers {sorted(judge.kinds)}; probe {probe.name!r} needs a "
