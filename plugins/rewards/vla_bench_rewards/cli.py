@@ -187,14 +187,26 @@ def train_rl(
 
 
 @click.command("eureka")
-@click.option("--task", "task_name", default="cartpole_swing", show_default=True)
+@click.option(
+    "--task", "task_name", default="cartpole_swing", show_default=True, help="a discrete task"
+)
 @click.option("--llm", type=click.Choice(["claude", "vlm"]), required=True)
 @click.option("--llm-args", help="the LLM client's options k=v (model=, base_url=, max_cost=)")
-@click.option("--iterations", type=click.IntRange(min=1), default=7, show_default=True)
-@click.option("--candidates", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--timesteps", type=click.IntRange(min=1), default=300_000, show_default=True)
-@click.option("--eval-every", type=click.IntRange(min=1), default=10_000, show_default=True)
-@click.option("--eval-episodes", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--iterations", type=click.IntRange(min=1), default=7, show_default=True, help="rounds"
+)
+@click.option(
+    "--candidates", type=click.IntRange(min=1), default=3, show_default=True, help="per round"
+)
+@click.option(
+    "--timesteps", type=click.IntRange(min=1), default=300_000, show_default=True, help="PPO steps"
+)
+@click.option(
+    "--eval-every", type=click.IntRange(min=1), default=10_000, show_default=True, help="steps"
+)
+@click.option(
+    "--eval-episodes", type=click.IntRange(min=1), default=5, show_default=True, help="per point"
+)
 @click.option("--screenshots", is_flag=True, help="show 5 rollout frames in the reflection")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="run directory (resumes)")
