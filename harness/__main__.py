@@ -1,5 +1,5 @@
 """``python -m harness`` is ``bench``."""
 
-from harness.cli import main
+from harness.cli import entry
 
-main()
+entry()

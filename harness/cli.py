@@ -33,7 +33,13 @@ from harness.registry import RegistrationError, TaskOptionError, UnknownNameErro
 console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
-KINDS = {"policies": "policy", "tasks": "task", "suites": "suite", "reporters": "reporter"}
+KINDS = {
+    "policies": "policy",
+    "tasks": "task",
+    "suites": "suite",
+    "reporters": "reporter",
+    "judges": "judge",
+}
 
 
 def debug_enabled() -> bool:
@@ -145,6 +151,20 @@ def main(debug: bool) -> None:
     """vla-bench: score robot VLA policies on simulated tasks (success, smoothness, latency)."""
     if debug:
         os.environ["VLA_BENCH_DEBUG"] = "1"
+
+
+_fresh = False
+"""True in a process started as the ``bench`` command (see :func:`entry`)."""
+
+
+def entry() -> None:
+    """The ``bench`` console command: :func:`main`, knowing that this process is new (it has
+    rendered nothing and started no threads), so run workers may be forked from it directly.
+    Called any other way (a test's CliRunner, a notebook), ``main`` starts workers from the
+    fork server instead: a child forked from a process holding a GL context hangs."""
+    global _fresh
+    _fresh = True
+    main()
 
 
 # -- list / plugins ---------------------------------------------------------------------------
@@ -331,6 +351,13 @@ def plugins_cmd(as_json: bool) -> None:
 )
 @click.option("--fail-fast", is_flag=True, help="Stop at the first error (--max-errors 1).")
 @click.option(
+    "--keyframes",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Store K evenly spaced frames of every episode, with the true state (for bench judge).",
+)
+@click.option(
     "--out",
     type=click.Path(path_type=Path),
     help="Run directory (default runs/<time>-<policy>-<task>). An existing one resumes.",
@@ -356,6 +383,7 @@ def run_cmd(
     max_wait_ms: float,
     max_errors: int | None,
     fail_fast: bool,
+    keyframes: int,
     out: Path | None,
     as_json: bool,
 ) -> None:
@@ -378,6 +406,7 @@ def run_cmd(
         step_timeout_s=step_timeout,
         sim_timeout_s=sim_timeout,
         video=video,
+        keyframes=keyframes,
         task_options=task_options,
         isolate=isolate,
         placement=placement,
@@ -394,7 +423,7 @@ def run_cmd(
     _warn_broken()
     show = _RunProgress(f"{policy_name} on {task_name}", total, live=not as_json)
     with show:
-        report = execute(config, task_name, settings, out, command, show, fresh_process=True)
+        report = execute(config, task_name, settings, out, command, show, fresh_process=_fresh)
     run = load_run(out)
     from harness.summary import run_summary
 

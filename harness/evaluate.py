@@ -29,6 +29,7 @@ from harness.contract import EpisodeSpec, Observation, Policy, Spending, Task
 from harness.deadline import Deadline
 from harness.episode import describe_exception, run_episode
 from harness.fingerprint import observation_digests
+from harness.keyframes import KeyframeRecorder
 from harness.media import VideoRecorder
 from harness.plugins import registry
 from harness.record import RunSettings
@@ -104,6 +105,7 @@ class EpisodeEvaluator:
         settings = self.settings
         uses_images = bool(getattr(policy, "uses_images", True))
         video = VideoRecorder.maybe(self.out, task_name, episode.index, settings.video, spec)
+        keys = KeyframeRecorder.for_episode(self.out, spec, episode.index, settings.keyframes)
         executor = ChunkExecutor(
             policy,
             spec.action_space,
@@ -124,6 +126,8 @@ class EpisodeEvaluator:
             start_pose[0] = info.get("ee_pose")
             if video is not None:
                 video.add(obs)
+            if keys is not None:
+                keys.step(0, obs, 0.0, False, info)
             policy.reset(spec, episode, env if self.privileged else None)
             if not self._warmed:
                 self._warm_up(executor, obs)
@@ -140,6 +144,8 @@ class EpisodeEvaluator:
                 path.append(np.asarray(sub, dtype=np.float64).reshape(-1, 3))
             if video is not None:
                 video.add(obs, step)
+            if keys is not None:
+                keys.step(step + 1, obs, reward, bool(info.get("success", False)), info)
             if step % report_every == 0:
                 self.phase(f"{label} step {step + 1}/{spec.max_steps}")
 
@@ -149,7 +155,8 @@ class EpisodeEvaluator:
         end_error: str | None
         first: Observation | None
         try:
-            env = task.make_env(episode, render=uses_images or video is not None)
+            render = uses_images or video is not None or keys is not None
+            env = task.make_env(episode, render=render)
         except Exception as exc:  # a task that cannot make its env
             end_outcome, end_steps, end_error, first = (
                 "sim_error",
@@ -221,6 +228,8 @@ class EpisodeEvaluator:
                 result.chunk_jumps = json.dumps(ratios, allow_nan=True)
         if video is not None:
             result.extra["video"] = video.finish(spec.control_hz)
+        if keys is not None:
+            keys.write()
         steps = executor.table(task_name, episode.index, rewards, successes, poses)
         return Evaluated(result, steps, artifacts)
 

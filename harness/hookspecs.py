@@ -35,3 +35,8 @@ def vla_bench_register_reporters(registry: Registry) -> None:
 @hookspec
 def vla_bench_register_commands(registry: Registry) -> None:
     """Add ``bench`` subcommands with ``registry.add_command(name, "module:click_command")``."""
+
+
+@hookspec
+def vla_bench_register_judges(registry: Registry) -> None:
+    """Add judges (frames -> success, reward or a probe's answer) with ``registry.add_judge``."""

@@ -31,6 +31,7 @@ BUILTIN_DISTRIBUTIONS = frozenset(
         "vla-bench-openvla",
         "vla-bench-claude",
         "vla-bench-training",
+        "vla-bench-rewards",
     }
 )
 HOOKS = (
@@ -38,6 +39,7 @@ HOOKS = (
     "vla_bench_register_policies",
     "vla_bench_register_reporters",
     "vla_bench_register_commands",
+    "vla_bench_register_judges",
 )
 
 

@@ -50,6 +50,7 @@ class RunSettings:
     step_timeout_s: float = 300.0
     sim_timeout_s: float = 120.0
     video: int = 0
+    keyframes: int = 0
     task_options: Mapping[str, str] = field(default_factory=dict)
     isolate: str = "auto"
     placement: str = "auto"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["policy", "task", "suite", "reporter", "command"]
+Kind = Literal["policy", "task", "suite", "reporter", "command", "judge"]
 
 LIST_COMMAND = {
     "policy": "bench list policies",
@@ -23,6 +23,7 @@ LIST_COMMAND = {
     "suite": "bench list suites",
     "reporter": "bench list reporters",
     "command": "bench --help",
+    "judge": "bench list judges",
 }
 
 
@@ -106,6 +107,7 @@ class Registry:
             "suite": {},
             "reporter": {},
             "command": {},
+            "judge": {},
         }
         self.current_plugin = "<unknown>"
 
@@ -217,6 +219,16 @@ class Registry:
     ) -> None:
         """Register a ``bench NAME`` subcommand: a ``click.Command``, imported when invoked."""
         self._add(Entry("command", name, target, self.current_plugin, description))
+
+    def add_judge(
+        self, name: str, target: str | Callable[..., Any], *, description: str = ""
+    ) -> None:
+        """Register a judge factory ``f(options: dict[str, str]) -> Judge``.
+
+        A judge maps (frames, instruction, optional state text) to a success probability, a
+        scalar reward or a numeric answer (see ``vla_bench_rewards.judges.base``).
+        """
+        self._add(Entry("judge", name, target, self.current_plugin, description))
 
     # -- reading --------------------------------------------------------------------------
     def names(self, kind: Kind) -> list[str]:

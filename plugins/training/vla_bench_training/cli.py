@@ -195,11 +195,10 @@ def _recipe_names() -> list[str]:
 @click.command("train")
 @click.option(
     "--policy",
-    required=True,
     type=click.Choice(_recipe_names()),
     help="what to train (each name is a recipe: from scratch, fine-tune or LoRA)",
 )
-@click.option("--dataset", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--dataset", type=click.Path(path_type=Path, exists=True))
 @click.option("--steps", type=int, default=1000, show_default=True)
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option(
@@ -218,11 +217,17 @@ def _recipe_names() -> list[str]:
     is_flag=True,
     help="continue the run in -o from its newest checkpoint, up to --steps (sample-exact)",
 )
+@click.option("--algo", type=click.Choice(["dqn", "ppo"]), help="RL on --task (vla-bench-rewards)")
+@click.option("--task", "rl_task", help="with --algo: lunarlander, cartpole, cartpole_swing, ...")
+@click.option("--reward-judge", help="with --algo: mix a judge's reward in (bench list judges)")
+@click.option("--judge-args", help="with --reward-judge: judge options k=v,k=v")
+@click.option("--alpha", type=float, default=0.15, show_default=True, help="judge reward weight")
+@click.option("--timesteps", type=int, default=100_000, show_default=True, help="with --algo")
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True)
 @_user_errors
 def train(
-    policy: str,
-    dataset: Path,
+    policy: str | None,
+    dataset: Path | None,
     steps: int,
     batch_size: int,
     policy_args: str | None,
@@ -232,9 +237,38 @@ def train(
     device: str,
     seed: int,
     resume: bool,
+    algo: str | None,
+    rl_task: str | None,
+    reward_judge: str | None,
+    judge_args: str | None,
+    alpha: float,
+    timesteps: int,
     out: Path,
 ) -> None:
-    """Train (diffusion, act) or fine-tune (smolvla, pi0fast, openvla) on a LeRobot dataset."""
+    """Train (diffusion, act) or fine-tune (smolvla, pi0fast, openvla) on a LeRobot dataset,
+    or with --algo train a DQN/PPO agent on a game task (reward-shaped by a judge if asked)."""
+    if algo is not None:
+        try:
+            from vla_bench_rewards.cli import train_rl
+        except ImportError:
+            raise UserError(
+                "--algo needs the vla-bench-rewards plugin: pip install vla-bench-rewards"
+            ) from None
+        if rl_task is None:
+            raise UserError("--algo needs --task (e.g. --task cartpole)")
+        train_rl(
+            algo=algo,
+            task=rl_task,
+            reward_judge=reward_judge,
+            judge_args=judge_args,
+            alpha=alpha,
+            timesteps=timesteps,
+            seed=seed,
+            out=out,
+        )
+        return
+    if policy is None or dataset is None:
+        raise UserError("give --policy and --dataset, or --algo and --task (bench train --help)")
     from vla_bench_training.recipes import train as run_training
     from vla_bench_training.request import TrainRequest
 

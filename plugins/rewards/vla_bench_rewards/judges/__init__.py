@@ -1,0 +1,1 @@
+"""Judges: models (and reference checks) that answer questions about an episode's frames."""

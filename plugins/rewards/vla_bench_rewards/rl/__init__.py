@@ -1,0 +1,1 @@
+"""Reward-shaped reinforcement learning through Stable-Baselines3."""
