@@ -59,8 +59,12 @@ def task_fingerprint(task: Task, options: Mapping[str, str], track: Track) -> st
 
 
 def observation_digests(observation: Mapping[str, Any]) -> tuple[str, str]:
-    """(state digest, image digest) of one observation; '' where it has no such part."""
-    state = np.ascontiguousarray(np.asarray(observation.get("state", ()), dtype=np.float64))
+    """(state digest, image digest) of one observation; '' where it has no such part.
+
+    The state is digested at float32 precision: the same start computed on another CPU may
+    differ in the last bits of a float64 (vectorised math libraries pick different code per
+    instruction set), which is not a different start."""
+    state = np.ascontiguousarray(np.asarray(observation.get("state", ()), dtype=np.float32))
     text = str(observation.get("instruction", "")).encode()
     state_digest = _digest(state.tobytes(), text)
     images = observation.get("images") or {}
