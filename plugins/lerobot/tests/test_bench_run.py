@@ -27,8 +27,13 @@ def probe_task(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def bench_run(out: Path, *args: str) -> dict:
+    """One episode in this process (``--isolate none``): these tests are about the policy, and a
+    policy host process would import torch and LeRobot again (tens of seconds a run here);
+    isolation itself is tested with the engine."""
     result = CliRunner().invoke(
-        main, ["run", "--task", "lerobot_probe", "--episodes", "1", "--out", str(out), *args]
+        main,
+        ["run", "--isolate", "none", "--task", "lerobot_probe", "--episodes", "1"]
+        + ["--out", str(out), *args],
     )
     assert result.exit_code == 0, result.output
     return json.loads((out / "run.json").read_text())
@@ -97,8 +102,7 @@ def test_bench_run_on_the_valve_task(
 
     plugins.loaded.cache_clear()
     out = tmp_path / "run"
-    # In this process: env workers forked from a test process that has rendered (other tests
-    # do) would inherit its GL contexts and hang on their first render.
+    # In this process, as bench_run above.
     result = CliRunner().invoke(
         main,
         [

@@ -68,6 +68,8 @@ def test_bench_run_scores_what_lerobot_eval_scores(tmp_path: Path) -> None:
     480x480 frame costs ~150 ms on this CPU; the canonical frame itself is compared above.
     lerobot-eval runs with ``eval.batch_size=1``: a batch of 2 changes its own float32 model
     outputs in the last bits, and so its rewards, while each of our episodes is a batch of 1.
+    Both sides run torch on one thread: a float32 matmul split over another number of threads
+    sums in another order, and the rewards of a 500-step episode drift apart in the last bits.
     """
     import einops
     import torch
@@ -85,8 +87,8 @@ def test_bench_run_scores_what_lerobot_eval_scores(tmp_path: Path) -> None:
     ours = subprocess.Popen(
         [
             sys.executable,
-            "-c",
-            "from harness.cli import main; main()",
+            "-m",
+            "harness",
             "run",
             "--policy",
             "lerobot",
@@ -104,8 +106,10 @@ def test_bench_run_scores_what_lerobot_eval_scores(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
     )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     try:
         # lerobot-eval's eval_main, in process: same builders, same eval loop, --seed 1000.
         env_config = MetaworldEnv(task="push-v3")
@@ -142,6 +146,7 @@ def test_bench_run_scores_what_lerobot_eval_scores(tmp_path: Path) -> None:
         theirs = info["per_task"][0]["metrics"]
         assert envs["push-v3"][0].call("_max_episode_steps")[0] == 500
     finally:
+        torch.set_num_threads(threads)
         output, _ = ours.communicate(timeout=600)
     assert ours.returncode == 0, output
 
