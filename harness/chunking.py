@@ -61,7 +61,8 @@ class ChunkExecutor:
     """One episode's chunk execution: ``next_action(obs)`` returns the action to execute now.
 
     ``n_action_steps`` rows of each chunk are executed (None: all of them). ``observe`` is
-    called with the observations of steps served from the queue, when the policy has it.
+    called with the observations of steps served without an ``act`` call (from the queue, or
+    held while a chunk is in flight), when the policy has it.
     ``timed`` is False during warm-up. Per-step bookkeeping is kept as plain lists and turned
     into columns once by :meth:`table` (cheaper per step than building rows). With a ``clock``
     (latency-aware timing) each chunk is preceded by its hold steps (``chunk_pos`` -1) and

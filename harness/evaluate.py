@@ -239,8 +239,11 @@ class EpisodeEvaluator:
             _score_smoothness(result, start_pose[0], poses, path, spec.control_hz, n)
             groups = metrics.action_groups(spec.action_space.names)
             if executor.raw_actions and groups:
-                raw = np.asarray(executor.raw_actions[:n], dtype=np.float64)
-                ratios = metrics.chunk_jump_ratios(raw, executor.chunk[:n], groups)
+                # Between the actions the policy chose: hold steps are not a chunk's rows.
+                chosen = np.asarray(executor.chunk_pos[:n]) != -1
+                raw = np.asarray(executor.raw_actions[:n], dtype=np.float64)[chosen]
+                chunks = np.asarray(executor.chunk[:n])[chosen]
+                ratios = metrics.chunk_jump_ratios(raw, chunks, groups)
                 result.chunk_jumps = json.dumps(ratios, allow_nan=True)
         if video is not None:
             result.extra["video"] = video.finish(spec.control_hz)

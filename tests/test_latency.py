@@ -131,6 +131,11 @@ def test_held_steps_are_exactly_the_latency_in_control_steps(
     x = actions[~held.to_numpy(), 0]
     if align == "now" and d < 4:  # the stale rows of .01 .. .04 are dropped
         assert set(np.round(x, 3)) == set(np.round(np.linspace(0.01, 0.04, 4)[d:], 3))
+    if align == "now" and d < 3:
+        # Jumps are between the actions the policy chose: .04 -> the next chunk's first kept
+        # row (.01 * (d + 1)) at boundaries, .01 inside; hold steps are no chunk's rows.
+        jumps = json.loads(episodes.loc[0, "chunk_jumps"])
+        assert jumps["translation"] == pytest.approx(abs(0.01 * (d + 1) - 0.04) / 0.01)
 
 
 def test_hold_action_follows_the_declared_rule() -> None:
