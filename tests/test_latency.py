@@ -45,7 +45,8 @@ def run(out: Path, policy: str, task: str = "reach", **settings: Any) -> Any:
     config = PolicyConfig(policy, seed=int(settings.get("seed", 0)))
     if "timing" in settings:
         settings["timing"] = Timing.parse(settings["timing"]).text()
-    execute(config, task, RunSettings(isolate="none", **settings), out, ["test"])
+    settings.setdefault("isolate", "none")
+    execute(config, task, RunSettings(**settings), out, ["test"])
     return load_run(out)
 
 
@@ -305,3 +306,29 @@ def test_cli_refuses_bad_timing_and_runs_without_latency(tmp_path: Path) -> None
     result = invoke("latency-profile", str(crashed), "-o", str(tmp_path / "x.json"))
     assert result.exit_code != 0 and "no timed act() calls" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_profile_replay_does_not_depend_on_workers_or_the_policy_host(tmp_path: Path) -> None:
+    file = profile(tmp_path / "spread.json", [0.0, 0.05, 0.12, 0.25, 0.31])
+    timing = f"profile:{file}"
+    tables = [
+        run(tmp_path / "inline", "linear", episodes=4, timing=timing).steps(),
+        run(
+            tmp_path / "host",
+            "linear",
+            episodes=4,
+            timing=timing,
+            workers=2,
+            isolate="process",
+            placement="host",
+        ).steps(),
+    ]
+    # chunk_info carries the host's batch size, a fact of the placement, not of the episode.
+    a, b = (
+        t.drop(columns=[*TIMING_COLUMNS, "chunk_info"])
+        .sort_values(["episode", "step"])
+        .reset_index(drop=True)
+        for t in tables
+    )
+    assert int((a["chunk_pos"] == -1).sum()) > 0
+    pd.testing.assert_frame_equal(a, b)
