@@ -16,7 +16,10 @@ The clock. When the executor needs a chunk it asks the policy on the current obs
 the call takes ``L`` seconds, so the chunk is in flight for ``d = ceil(L * control_hz)``
 control steps (:func:`steps_in_flight`), during which the env executes the action space's
 hold action (:meth:`harness.contract.ActionSpace.hold_action`: a delta space stays, an
-absolute dimension repeats its last value, a discrete space sends its no-op). The first chunk
+absolute dimension repeats its last value, a discrete space sends its no-op). Any call that
+takes time costs at least one step, as on a real controller, which can apply an answer at the
+next tick at the earliest: a one-action policy under ``measured`` timing holds every other
+step however fast it is, and only a zero latency reproduces the synchronous run. The first chunk
 of an episode is no exception: the env waits from reset with the hold action, as a real robot
 does while its first request is answered, and those steps count.
 
