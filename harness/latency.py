@@ -208,7 +208,8 @@ class Timing:
     @classmethod
     def parse(cls, text: str) -> Timing:
         """Parse ``sync``, ``measured[,align=now|start]`` or
-        ``profile:FILE[,align=now|start][,sha256=HEX]``; checks a profile and reads its digest."""
+        ``profile:FILE[,align=now|start][,sha256=HEX]`` (FILE without commas); checks a profile
+        and reads its digest."""
         head, *options = [part.strip() for part in str(text).split(",")]
         mode, _, path = head.partition(":")
         if mode not in MODES or (mode == "profile") != bool(path):
