@@ -3,7 +3,9 @@
 :class:`ChunkExecutor` wraps a policy the way openpi-client's action-chunk broker does, and is
 where every action a policy returns is checked (shape, finiteness, discrete index, reported
 cost), timed (round trip, after warm-up; the backend's own model time beside it), clipped to
-the action space (counted) and logged per step for the step table.
+the action space (counted) and logged per step for the step table. Under latency-aware timing
+it also runs the simulated clock: the hold steps while a chunk is in flight and the stale rows
+that are dropped (see :mod:`harness.latency`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pyarrow as pa
 
 from harness.contract import ActionChunk, ActionSpace, Observation, Policy, Spending
 from harness.deadline import CallTimeout, Deadline
+from harness.latency import Clock
 from harness.results import STEP_SCHEMA
 
 EE_FIELDS = ("ee_x", "ee_y", "ee_z", "ee_qw", "ee_qx", "ee_qy", "ee_qz")
@@ -58,9 +61,12 @@ class ChunkExecutor:
     """One episode's chunk execution: ``next_action(obs)`` returns the action to execute now.
 
     ``n_action_steps`` rows of each chunk are executed (None: all of them). ``observe`` is
-    called with the observations of steps served from the queue, when the policy has it.
+    called with the observations of steps served without an ``act`` call (from the queue, or
+    held while a chunk is in flight), when the policy has it.
     ``timed`` is False during warm-up. Per-step bookkeeping is kept as plain lists and turned
-    into columns once by :meth:`table` (cheaper per step than building rows).
+    into columns once by :meth:`table` (cheaper per step than building rows). With a ``clock``
+    (latency-aware timing) each chunk is preceded by its hold steps (``chunk_pos`` -1) and
+    starts where the clock is (see :mod:`harness.latency`); without one, the world waits.
     """
 
     def __init__(
@@ -72,8 +78,11 @@ class ChunkExecutor:
         deadline: Deadline | None = None,
         step_timeout_s: float = 0.0,
         spending: Spending | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.policy = policy
+        self.clock = clock
+        self._hold_left = 0
         self.space = space
         self.k = n_action_steps
         self.deadline = deadline
@@ -126,7 +135,7 @@ class ChunkExecutor:
 
     def next_action(self, observation: Observation) -> Any:
         """The action to execute for ``observation``: an array, or an int index (discrete)."""
-        if not self._queue:
+        if not self._queue and not self._hold_left:
             chunk = self.call_policy(observation)
             self._take(chunk)
         else:
@@ -135,6 +144,9 @@ class ChunkExecutor:
             self.act_s.append(math.nan)
             self.model_s.append(math.nan)
             self.chunk_info.append(None)
+        if self._hold_left:
+            self._hold_left -= 1
+            return self._hold()
         raw = self._queue.pop(0)
         self.chunk.append(self._chunk_id)
         self.chunk_pos.append(self._pos)
@@ -175,9 +187,32 @@ class ChunkExecutor:
             json.dumps(chunk.info, sort_keys=True, default=str) if chunk.info else None
         )
         rows = chunk.actions[: self.k] if self.k else chunk.actions
-        self._queue = list(rows)
         self._chunk_id += 1
         self._pos = 0
+        if self.clock is not None:
+            latency = self.clock.latency(self.calls - 1, self._last_elapsed)
+            self._hold_left = self.clock.steps(latency)
+            if self.clock.align == "now":
+                # Rows meant for steps that passed are dropped; a chunk that arrives after its
+                # window still moves the robot once, with its last row.
+                self._pos = min(self._hold_left, len(rows) - 1)
+                rows = rows[self._pos :]
+        self._queue = list(rows)
+
+    def _hold(self) -> Any:
+        """The hold action for a step while the chunk is in flight (logged as ``chunk_pos`` -1)."""
+        action = self.space.hold_action(self.actions[-1] if self.actions else None)
+        self.chunk.append(self._chunk_id)
+        self.chunk_pos.append(-1)
+        self.clipped.append(False)
+        if self.space.discrete:
+            self.raw_actions.append(action)
+            self.actions.append(action)
+            return int(action[0])
+        action = np.clip(action, self._low, self._high)
+        self.raw_actions.append(action)
+        self.actions.append(action)
+        return action
 
     def table(
         self,

@@ -362,6 +362,14 @@ def plugins_cmd(as_json: bool) -> None:
     type=click.Path(path_type=Path),
     help="Run directory (default runs/<time>-<policy>-<task>). An existing one resumes.",
 )
+@click.option(
+    "--timing",
+    default="sync",
+    show_default=True,
+    help="sync: the world waits for the policy; measured or profile:FILE (bench latency-profile): "
+    "the env holds while each chunk is in flight on a simulated clock (,align=start: chunks "
+    "start at their first action).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @_fail_on_user_errors
 def run_cmd(
@@ -385,9 +393,11 @@ def run_cmd(
     fail_fast: bool,
     keyframes: int,
     out: Path | None,
+    timing: str,
     as_json: bool,
 ) -> None:
     """Roll a policy out on a task's track and score it."""
+    from harness.latency import Timing
     from harness.record import RunSettings
     from harness.results import load_run
     from harness.run import execute, plan_run
@@ -395,6 +405,7 @@ def run_cmd(
     try:
         config = PolicyConfig.parse_args(policy_name, policy_args, seed=seed)
         task_options = parse_key_values(task_args, "--task-args")
+        timing = Timing.parse(timing).text()
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     settings = RunSettings(
@@ -413,6 +424,7 @@ def run_cmd(
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
         max_errors=1 if fail_fast else max_errors,
+        timing=timing,
     )
     registry().get("policy", policy_name)  # fail fast, with a suggestion, before any work
     total = sum(len(p.track.episodes) for p in plan_run(config, task_name, settings))
@@ -447,6 +459,12 @@ def run_cmd(
         )
     else:
         _print_summary(policy_name, summary)
+        for r in summary if timing != "sync" else ():
+            console.print(
+                f"{escape(r['task'])} at --timing {escape(timing)}: stale-action ratio "
+                f"{_pct(r['stale_ratio'])}, effective control rate "
+                f"{_num(r['effective_hz'], '{:.1f}')} Hz"
+            )
         console.print(
             f"run directory: [bold]{escape(str(out))}[/] ({report.ran} ran, "
             f"{report.skipped} resumed)"
@@ -708,6 +726,72 @@ def _rate_with_ci(summary: dict[str, Any]) -> str:
     return f"{_pct(summary['success_rate'])} [{low}–{high}] n={summary['episodes']}"
 
 
+@main.command("latency-profile")
+@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), required=True, help="Profile file (JSON)."
+)
+@_fail_on_user_errors
+def latency_profile_cmd(run_dir: Path, output: Path) -> None:
+    """Store a run's act() latencies as a profile for bench run --timing profile:FILE."""
+    from harness.latency import extract_profile
+    from harness.results import load_run
+
+    profile = extract_profile(load_run(run_dir))
+    profile.save(output)
+    q = profile.to_json()["quantiles_s"]
+    console.print(
+        f"wrote {escape(str(output))}: {len(profile.samples_s)} act() calls of "
+        f"{escape(str(profile.policy['name']))}, p50 {q['p50'] * 1e3:.1f} ms, "
+        f"p95 {q['p95'] * 1e3:.1f} ms"
+    )
+
+
+def _print_degradation(runs: list[Any], as_json: bool) -> None:
+    """Each --timing run against the synchronous run of its policy configuration."""
+    from harness.latency import degradation, pair_for_degradation
+    from harness.summary import printable
+
+    pairs = pair_for_degradation(runs)
+    if not pairs:
+        raise UserError(
+            "no --timing run with a synchronous run of the same policy configuration among "
+            "these runs: pass both run directories"
+        )
+    rows = [
+        {"sync_run": str(a.root), "timed_run": str(b.root), **row}
+        for a, b in pairs
+        for row in degradation(a, b)
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, allow_nan=False, default=_json_default))
+        return
+    table = Table(title="success degradation under latency", title_justify="left", show_edge=False)
+    columns = ("task", "timed run", "timing", "paired", "sync", "timed", "Δ success",
+               "sync only", "timed only", "McNemar p", "stale", "effective Hz")  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="left" if column in columns[:3] else "right")
+    for r in rows:
+        table.add_row(
+            escape(printable(r["task"])),
+            escape(printable(r["timed_run"])),
+            escape(printable(r["timing"])),
+            str(r["paired"]),
+            _pct(r["sync_success"]),
+            _pct(r["timed_success"]),
+            _num(r["success_delta"], "{:+.0%}"),
+            str(r["sync_only"]),
+            str(r["timed_only"]),
+            _num(r["p_value"], "{:.3g}"),
+            _pct(r["stale_ratio"]),
+            _num(r["effective_hz"], "{:.1f}"),
+        )
+    console.print(table)
+    for r in rows:
+        if r["note"]:
+            console.print(f"[yellow]{escape(printable(r['task']))}:[/] {escape(r['note'])}")
+
+
 # -- report -----------------------------------------------------------------------------------
 
 
@@ -730,6 +814,12 @@ def _rate_with_ci(summary: dict[str, Any]) -> str:
 @click.option(
     "--skip-bad", is_flag=True, help="Exit 0 even when malformed runs were skipped (listed)."
 )
+@click.option(
+    "--degradation",
+    is_flag=True,
+    help="Instead of the leaderboard, print each --timing run's success against the "
+    "synchronous run of the same policy (paired exact McNemar); --format json for JSON.",
+)
 @_fail_on_user_errors
 def report_cmd(
     run_dirs: tuple[Path, ...],
@@ -737,6 +827,7 @@ def report_cmd(
     output: Path | None,
     allow_empty: bool,
     skip_bad: bool,
+    degradation: bool,
 ) -> None:
     """Build the leaderboard from run directories (default: everything under runs/)."""
     from vla_bench_leaderboard.loading import load_runs
@@ -770,6 +861,9 @@ def report_cmd(
                 "whose files stay as the runner wrote them; pass -o outside it"
             )
     runs, problems = load_runs(roots)
+    if degradation:
+        _print_degradation(runs, as_json=fmt == "json")
+        return
     if not runs and not allow_empty:
         detail = f" ({'; '.join(problems)})" if problems else ""
         raise UserError(

@@ -49,6 +49,7 @@ tasks to it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -67,6 +68,15 @@ class ActionSpace:
 
     ``names`` are the per-dimension field names of a continuous space, or the action names
     of a discrete one (``discrete=True``: an action is one integer index into ``names``).
+
+    ``hold`` is what the env executes while a chunk is being computed under latency-aware
+    timing (``bench run --timing``; see :mod:`harness.latency`): one entry per dimension (one
+    for a discrete space), a number to send, or None to repeat the previous executed value.
+    Delta spaces declare 0 for their deltas (0 = stay) and None for absolute dimensions such
+    as a gripper command; a discrete space declares its no-op index. Undeclared (``()``), every
+    dimension repeats the previous action. Before the first action of an episode, a None entry
+    takes the value :meth:`noop` gives. The hold rule is not part of a task's fingerprint: it
+    changes nothing a policy sees or a synchronous run does.
     """
 
     name: str
@@ -75,6 +85,7 @@ class ActionSpace:
     high: tuple[float, ...] = ()
     discrete: bool = False
     description: str = ""
+    hold: tuple[float | None, ...] = ()
 
     @property
     def dim(self) -> int:
@@ -86,6 +97,13 @@ class ActionSpace:
             raise ValueError(
                 f"action space {self.name!r}: low, high and names must have one entry per "
                 f"dimension (got {len(self.low)}, {len(self.high)}, {len(self.names)})"
+            )
+        hold = tuple(None if v is None else float(v) for v in self.hold)
+        object.__setattr__(self, "hold", hold)  # a list read from JSON becomes a tuple
+        if hold and len(hold) != self.dim:
+            raise ValueError(
+                f"action space {self.name!r}: hold needs one entry per dimension ({self.dim}), "
+                f"got {len(hold)}"
             )
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
@@ -100,6 +118,15 @@ class ActionSpace:
             return np.zeros(1)
         return np.clip(np.zeros(self.dim), self.low, self.high)
 
+    def hold_action(self, previous: np.ndarray | None) -> np.ndarray:
+        """The row to execute while a chunk is in flight, after ``previous`` (the last executed
+        row, None at the start of an episode); see ``hold``."""
+        base = self.noop() if previous is None else np.asarray(previous, dtype=np.float64)
+        if not self.hold:
+            return base.copy()
+        declared = np.array([math.nan if v is None else v for v in self.hold])
+        return np.where(np.isnan(declared), base, declared)
+
 
 EE_DELTA_7D = ActionSpace(
     name="ee_delta_7d",
@@ -111,6 +138,7 @@ EE_DELTA_7D = ActionSpace(
         "droll, dpitch, dyaw in radians, gripper in [-1 open, +1 closed]. A task narrows the "
         "bounds to its per-step limits."
     ),
+    hold=(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, None),  # stay where it is, gripper as commanded last
 )
 """The reference ``ee_delta_7d`` space; tasks copy it with their own bounds via ``with_bounds``."""
 

@@ -30,6 +30,7 @@ from harness.deadline import Deadline
 from harness.episode import describe_exception, run_episode
 from harness.fingerprint import observation_digests
 from harness.keyframes import KeyframeRecorder
+from harness.latency import Clock, Timing
 from harness.media import VideoRecorder
 from harness.plugins import registry
 from harness.record import RunSettings
@@ -75,6 +76,8 @@ class EpisodeEvaluator:
         self.phase = phase or (lambda text: None)
         self._tasks: dict[str, Task] = {}
         self._warmed = False
+        self.timing = Timing.parse(settings.timing)
+        self._latencies = self.timing.samples()
         if spending is not None and hasattr(policy, "spending"):
             policy.spending = spending
 
@@ -113,6 +116,15 @@ class EpisodeEvaluator:
             deadline=self.deadline,
             step_timeout_s=settings.step_timeout_s,
             spending=self.spending,
+            clock=None
+            if self.timing.sync
+            else Clock(
+                spec.control_hz,
+                self.timing.align,
+                self._latencies,
+                run_seed=settings.seed,
+                episode_seed=episode.seed,
+            ),
         )
         rewards: list[float] = []
         successes: list[bool] = []
@@ -213,6 +225,10 @@ class EpisodeEvaluator:
             else math.nan,
             invocation=self.invocation,
         )
+        if executor.clock is not None and n:
+            result.held_steps = executor.chunk_pos[:n].count(-1)
+            result.stale_ratio = result.held_steps / n
+            result.effective_hz = (n - result.held_steps) * spec.control_hz / n
         if first is not None:
             digests = observation_digests(first)
             result.obs_state_digest, result.obs_image_digest = digests
@@ -223,8 +239,11 @@ class EpisodeEvaluator:
             _score_smoothness(result, start_pose[0], poses, path, spec.control_hz, n)
             groups = metrics.action_groups(spec.action_space.names)
             if executor.raw_actions and groups:
-                raw = np.asarray(executor.raw_actions[:n], dtype=np.float64)
-                ratios = metrics.chunk_jump_ratios(raw, executor.chunk[:n], groups)
+                # Between the actions the policy chose: hold steps are not a chunk's rows.
+                chosen = np.asarray(executor.chunk_pos[:n]) != -1
+                raw = np.asarray(executor.raw_actions[:n], dtype=np.float64)[chosen]
+                chunks = np.asarray(executor.chunk[:n])[chosen]
+                ratios = metrics.chunk_jump_ratios(raw, chunks, groups)
                 result.chunk_jumps = json.dumps(ratios, allow_nan=True)
         if video is not None:
             result.extra["video"] = video.finish(spec.control_hz)

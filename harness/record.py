@@ -57,6 +57,7 @@ class RunSettings:
     max_batch: int = 8
     max_wait_ms: float = 5.0
     max_errors: int | None = None
+    timing: str = "sync"
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
@@ -68,9 +69,11 @@ class RunSettings:
         return cls(**_known(cls, data, "settings"))
 
 
-RESUME_KEYS = ("seed", "n_action_steps", "step_timeout_s", "task_options")
+RESUME_KEYS = ("seed", "n_action_steps", "step_timeout_s", "task_options", "timing")
 """Settings that must match to resume a run: they change what an episode does or how it is
-scored (a different step timeout turns slow calls into errors or not)."""
+scored (a different step timeout turns slow calls into errors or not; ``timing``, the
+canonical ``--timing`` text of :mod:`harness.latency`, decides what the env does while the
+policy thinks)."""
 
 
 @dataclass(frozen=True)
@@ -275,5 +278,8 @@ def config_hash(config: Mapping[str, Any], n_action_steps: int | None) -> str:
 def task_spec_dict(spec: TaskSpec) -> dict[str, Any]:
     """A TaskSpec as JSON-ready data (what ``TaskRecord.spec`` holds)."""
     data = dataclasses.asdict(spec)
+    # The hold rule acts only under latency-aware timing, which a run records itself; leaving
+    # it out keeps every task's identity what it was before tasks could declare it.
+    del data["action_space"]["hold"]
     data["cameras"] = {k: list(v) for k, v in spec.cameras.items()}
     return data

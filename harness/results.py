@@ -85,7 +85,11 @@ class EpisodeResult:
     or the episode was too short. ``chunk_jumps`` is a JSON object: the chunk-boundary jump
     ratio per action group. ``obs_state_digest`` / ``obs_image_digest`` identify the episode's
     first observation (see :mod:`harness.fingerprint`); ``invocation`` is the index of the
-    ``bench run`` invocation (run.json ``invocations``) that ran it.
+    ``bench run`` invocation (run.json ``invocations``) that ran it. Under latency-aware
+    timing (:mod:`harness.latency`) ``held_steps`` counts the steps that executed the hold
+    action while a chunk was in flight, ``stale_ratio`` is held steps / steps and
+    ``effective_hz`` the actions the policy chose per simulated second; the last two are NaN
+    for synchronous episodes.
     """
 
     task: str
@@ -122,6 +126,9 @@ class EpisodeResult:
     obs_state_digest: str = ""
     obs_image_digest: str = ""
     invocation: int = 0
+    held_steps: int = 0
+    stale_ratio: float = math.nan
+    effective_hz: float = math.nan
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -172,7 +179,9 @@ STEP_SCHEMA = pa.schema(
 """Columns of ``steps.parquet``: per control step, the chunk it came from (``chunk``,
 ``chunk_pos``), the round-trip and model time of the ``act`` call that made the chunk (on the
 chunk's first step only), the backend's info (JSON), the executed action, whether it was
-clipped, the env's reward and success, and the end-effector pose after the step."""
+clipped, the env's reward and success, and the end-effector pose after the step. Under
+latency-aware timing a step that executed the hold action while chunk ``chunk`` was in flight
+has ``chunk_pos`` -1 (the call's times are on the first such step)."""
 
 
 def episode_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

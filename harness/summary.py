@@ -14,6 +14,9 @@ Definitions (the leaderboard's "Methods" section and the README repeat them):
   when it waits for each chunk and then executes it in real time, as the runner does; the
   *asynchronous bound* ``n_action_steps / p95`` is what overlapping inference with execution
   could reach at best.
+- **Latency-aware timing** (:mod:`harness.latency`): the *stale-action ratio* is held steps /
+  steps and the *effective control rate* the actions the policy chose per simulated second,
+  both pooled over the task's timed episodes (NaN for synchronous runs).
 """
 
 from __future__ import annotations
@@ -170,6 +173,18 @@ def control_rates(
     }
 
 
+def timed_rates(episodes: pd.DataFrame, control_hz: float | None) -> dict[str, float]:
+    """Stale-action ratio and effective control rate pooled over the timed episodes (those
+    with a finite ``stale_ratio``): held steps / steps, and policy actions per second."""
+    timed = np.isfinite(numeric(episodes, "stale_ratio"))
+    steps = float(numeric(episodes, "steps")[timed].sum())
+    if not steps:
+        return {"stale_ratio": math.nan, "effective_hz": math.nan}
+    held = float(numeric(episodes, "held_steps")[timed].sum())
+    hz = control_hz if control_hz else math.nan
+    return {"stale_ratio": held / steps, "effective_hz": (steps - held) * hz / steps}
+
+
 def json_ready(obj: Any) -> Any:
     """``obj`` with NaN and infinities as None and :class:`Average` as a dict: valid JSON."""
     if isinstance(obj, Average):
@@ -214,7 +229,8 @@ def task_summary(
         inputs, outputs = numeric(group, "input_tokens"), numeric(group, "output_tokens")
         cost = numeric(group, "cost_usd")
         smooth = smoothness(group)
-        rates = control_rates(lat, n_action_steps, (control_hz or {}).get(str(task)))
+        hz = (control_hz or {}).get(str(task))
+        rates = control_rates(lat, n_action_steps, hz)
         row = {
             "task": str(task),
             **stats,
@@ -225,6 +241,7 @@ def task_summary(
             "act_mean_s": lat["mean"],
             "latency_source": source,
             **rates,
+            **timed_rates(group, hz),
             "smoothness_over": "successful episodes",
             "smoothness_basis": smoothness_basis(group),
             "sparc_parameters": metrics.SPARC_REFERENCE,

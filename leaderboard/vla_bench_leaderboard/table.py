@@ -534,6 +534,13 @@ def build(runs: Sequence[Run], problems: Sequence[str] = ()) -> Leaderboard:
         except RunFormatError as exc:
             skipped.append(f"{exc} (run skipped)")
             continue
+        timing = run.record.settings.timing
+        if timing != "sync":  # another experiment: never merged or ranked with synchronous runs
+            notes.append(
+                f"{run.root}: ran with --timing {timing}; left out of the ranking (bench report "
+                "--degradation compares it with its synchronous run)"
+            )
+            continue
         sources.append(record)
         notes.extend(f"{run.root}: {n}" for n in record.notes)
         if run.episodes.empty:

@@ -45,6 +45,7 @@ ACTIONS = ActionSpace(
         "0 do nothing (no force); 1 push the cart left (10 N); 2 push the cart right (10 N). "
         "Gymnasium's CartPole actions 0/1 are indices 1/2 here."
     ),
+    hold=(0,),  # no force while the policy thinks
 )
 
 STATE_FIELDS = ("cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity")

@@ -42,6 +42,7 @@ ACTIONS = ActionSpace(
         "counter-clockwise); 2 fire the main engine (thrust along the lander's up axis); "
         "3 fire the right orientation engine (pushes right, turns clockwise)."
     ),
+    hold=(0,),  # engines off while the policy thinks
 )
 
 STATE_FIELDS = ("x", "y", "vx", "vy", "angle", "angular_velocity", "left_leg", "right_leg")

@@ -37,6 +37,7 @@ ACTIONS = ActionSpace(
         "0 continue in the current heading; 1-4 turn to an absolute heading (up = towards "
         "the top of the image). Turning straight back is ignored."
     ),
+    hold=(0,),  # keep the heading while the policy thinks
 )
 
 STATE_FIELDS = ("head_x", "head_y", "heading_x", "heading_y", "food_x", "food_y", "length")

@@ -32,6 +32,7 @@ ACTION_SPACE = ActionSpace(
         "(0, 0, 0, 0, 0, 0, -1). Unlike OpenVLA's raw LIBERO outputs, no gripper inversion "
         "is applied."
     ),
+    hold=(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, None),  # stay; the gripper as commanded last
 )
 """The 7-d action of every LIBERO task; robosuite clips each dimension to [-1, 1]."""
 

@@ -37,6 +37,7 @@ ACTION_SPACE = ActionSpace(
         "physics substeps at 80 Hz. gripper is the finger actuators' effort: -1 opens, +1 "
         "closes (the two fingers get +g and -g). Values outside [-1, 1] are clipped."
     ),
+    hold=(0.0, 0.0, 0.0, None),  # stay; the finger effort as commanded last
 )
 """The action space of every Meta-World task (Meta-World's ``Box(-1, 1, (4,))``)."""
 
