@@ -24,4 +24,4 @@ lint: setup
 	$(VENV)/mypy $(MYPY_TARGETS)
 
 test: lint
-	HF_HUB_OFFLINE=1 $(VENV)/pytest
+	HF_HUB_OFFLINE=1 $(VENV)/pytest -n 2

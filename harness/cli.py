@@ -31,7 +31,8 @@ from harness.registry import RegistrationError, TaskOptionError, UnknownNameErro
 
 # Piped output (scripts, CI logs) is not wrapped at 80 columns: tables stay one row per line.
 console = Console(width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+# Errors and warnings are one line each, however long: a wrapped line reads as two messages.
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200, soft_wrap=True)
 
 KINDS = {
     "policies": "policy",

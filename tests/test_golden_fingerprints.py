@@ -35,7 +35,6 @@ OBSERVED = (
     "push-v3",
     "assembly-v3",
     "libero_spatial-0",
-    "libero_10-0",
 )
 OBSERVED_EPISODES = 2
 TEST_PLUGINS = frozenset({"toyplugin"})  # this folder's own plugins, loaded by other tests

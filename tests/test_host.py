@@ -84,8 +84,10 @@ def test_a_session_error_is_charged_to_that_session_alone() -> None:
 
 def test_two_workers_sharing_one_host_give_bit_identical_results(tmp_path: Path) -> None:
     config = PolicyConfig("linear")
-    execute(config, "reach", RunSettings(episodes=6), tmp_path / "one", ["t"])
-    settings = RunSettings(episodes=6, workers=2, max_batch=2, max_wait_ms=200)
+    # Enough episodes that both workers are busy at once even when the second one starts late
+    # on a loaded machine (a worker runs a reach episode in a fraction of a second).
+    execute(config, "reach", RunSettings(episodes=12), tmp_path / "one", ["t"])
+    settings = RunSettings(episodes=12, workers=2, max_batch=2, max_wait_ms=200)
     execute(config, "reach", settings, tmp_path / "two", ["t"])
     one, two = load_run(tmp_path / "one"), load_run(tmp_path / "two")
     columns = ["episode", "seed", "outcome", "steps", "episode_return", "obs_state_digest"]

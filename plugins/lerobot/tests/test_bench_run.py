@@ -30,11 +30,8 @@ def bench_run(out: Path, *args: str) -> dict:
     """One episode in this process (``--isolate none``): these tests are about the policy, and a
     policy host process would import torch and LeRobot again (tens of seconds a run here);
     isolation itself is tested with the engine."""
-    result = CliRunner().invoke(
-        main,
-        ["run", "--isolate", "none", "--task", "lerobot_probe", "--episodes", "1"]
-        + ["--out", str(out), *args],
-    )
+    command = ["run", "--isolate", "none", "--task", "lerobot_probe", "--episodes", "1"]
+    result = CliRunner().invoke(main, [*command, "--out", str(out), *args])
     assert result.exit_code == 0, result.output
     return json.loads((out / "run.json").read_text())
 
