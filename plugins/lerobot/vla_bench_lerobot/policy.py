@@ -33,12 +33,25 @@ autocast when the checkpoint's ``use_amp`` is set (``describe()["precision"]``).
 
 One class serves every registered name: the name picks the backend (:data:`BACKENDS`). Every
 problem a user can fix raises :class:`~harness.contract.PolicyConfigError` with the fix.
+
+**One model, many episodes.** ``fork()`` gives a session that shares the loaded model (one copy
+in memory whatever the number of env workers; ``weights=random`` models are built once per
+task feature set and shared too) with its own observation history, adapter and sampling RNG.
+``act_batch`` answers several sessions with one ``predict_action_chunk`` on the stacked batch
+for ACT without temporal ensembling, the backend whose forward pass is deterministic: each
+session gets what it would get alone, to float rounding of a batched matmul. The sampling
+backends (SmolVLA, π0, π0.5, π0-FAST, Diffusion Policy) answer a batch session by session,
+each drawing its noise from its own RNG, so an episode's actions never depend on which other
+episodes share the batch; batched sampling with per-session noise is not done yet. With
+temporal ensembling LeRobot keeps the ensembler inside the model object, so a session gets a
+copy of the model of its own.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import copy
 import difflib
 import logging
 import time
@@ -55,6 +68,7 @@ from harness.contract import (
     PolicyConfig,
     PolicyConfigError,
     TaskSpec,
+    act_each,
 )
 from vla_bench_lerobot.adapter import Adapter, PolicyFeatures, build_adapter
 from vla_bench_lerobot.backends import BACKENDS
@@ -133,6 +147,8 @@ class LeRobotPolicy(PolicyBase):
         self._history: collections.deque[dict[str, Any]] = collections.deque()
         self._observed = False
         self._rng: list[Any] = []
+        # weights=random models by task feature set, shared with every fork() session
+        self._random_models: dict[tuple[Any, ...], Built] = {}
         if self._built is None and self.weights == "random":
             if config.checkpoint:
                 raise PolicyConfigError(
@@ -183,10 +199,14 @@ class LeRobotPolicy(PolicyBase):
         if self._builds_itself:
             signature = (tuple(task.cameras.items()), task.state_fields, task.action_space.dim)
             if self._built is None or self._built_for != signature:
-                torch.manual_seed(self.config.seed)
-                self._built = build_random(
-                    self.backend, task, self.device, self.config.dtype, options=self.options
-                )
+                built = self._random_models.get(signature)
+                if built is None:
+                    torch.manual_seed(self.config.seed)
+                    built = build_random(
+                        self.backend, task, self.device, self.config.dtype, options=self.options
+                    )
+                    self._random_models[signature] = built
+                self._built = built
                 self._built_for = signature
                 self.n_action_steps = self._action_steps()
         assert self._built is not None
@@ -255,6 +275,80 @@ class LeRobotPolicy(PolicyBase):
             peak_memory_bytes=int(torch.cuda.max_memory_allocated(self.device)) if cuda else None,
             info={"preprocess_s": t1 - t0, "postprocess_s": t3 - t2, "chunk_len": len(mapped)},
         )
+
+    def fork(self) -> LeRobotPolicy:
+        """A session sharing this policy's model, with episode state of its own (see the
+        module docstring; with temporal ensembling the session's model is a copy)."""
+        twin = copy.copy(self)
+        twin._adapter = None
+        twin._history = collections.deque()
+        twin._observed = False
+        twin._rng = []
+        if self._ensembling and self._built is not None:
+            twin._built = copy.deepcopy(self._built)
+        return twin
+
+    def act_batch(
+        self, sessions: list[LeRobotPolicy], observations: list[Observation]
+    ) -> list[ActionChunk]:
+        """The sessions' chunks for their observations: one forward pass for ACT (without
+        ensembling), else each session alone. Raises without touching any session's state."""
+        if not sessions:
+            return []
+        if len(sessions) == 1 or not all(s._batchable for s in sessions):
+            return act_each(sessions, observations)
+        built = sessions[0]._ready()[0]
+        if any(s._built is not built for s in sessions):
+            return act_each(sessions, observations)  # different task features: other models
+        return self._act_stacked(built, sessions, observations)
+
+    @property
+    def _batchable(self) -> bool:
+        """Whether this session's answer can come from a stacked forward pass unchanged."""
+        built = self._built
+        return built is not None and built.config.type == "act" and not self._ensembling
+
+    def _act_stacked(
+        self, built: Built, sessions: list[LeRobotPolicy], observations: list[Observation]
+    ) -> list[ActionChunk]:
+        import torch
+
+        t0 = time.perf_counter()
+        # Preprocess without touching the sessions: ACT reads one observation, no history.
+        inputs = [
+            s._ready()[0].preprocessor(s._ready()[1].batch(o))
+            for s, o in zip(sessions, observations, strict=True)
+        ]
+        batch = {
+            key: torch.cat([i[key] for i in inputs]) if torch.is_tensor(value) else value
+            for key, value in inputs[0].items()
+        }
+        _synchronize(self.device)
+        t1 = time.perf_counter()
+        with torch.inference_mode(), self._precision():
+            chunk = built.policy.predict_action_chunk(batch)
+        _synchronize(self.device)
+        t2 = time.perf_counter()
+        rows = built.postprocessor(chunk).detach().to("cpu", torch.float64).numpy()
+        out = []
+        for session, row in zip(sessions, rows, strict=True):
+            mapped = session._ready()[1].actions(row)
+            if session.n_action_steps is not None and len(mapped) < session.n_action_steps:
+                raise RuntimeError(
+                    f"the model returned {len(mapped)} actions, fewer than n_action_steps="
+                    f"{session.n_action_steps}"
+                )
+            out.append(mapped)
+        t3 = time.perf_counter()
+        info = {"preprocess_s": t1 - t0, "postprocess_s": t3 - t2}
+        return [
+            ActionChunk(
+                actions=mapped,
+                model_time_s=t2 - t1,
+                info={**info, "chunk_len": len(mapped)},
+            )
+            for mapped in out
+        ]
 
     def describe(self) -> dict[str, Any]:
         """Checkpoint, weights kind, parameter count and the LeRobot configuration in use."""

@@ -8,13 +8,10 @@ chunk 10) is built for the manipulation suite's valve task at ``--image`` pixels
 Clients are threads of this process, each with its own connection (the ``openpi`` client's
 connection class), sending valve-shaped observations after a vla_bench/reset, as many
 requests as the server answers in ``--seconds`` (after a warm-up); the cells are interleaved
-over ``--rounds`` rounds and the median is printed. Two servers, each at max batch 1 and 8:
-
-- ``act``: ``bench serve --policy act`` as registered today. LeRobot's policy class has no
-  ``fork()``, so every client gets a copy of its own (CopiesHost) and max batch has no effect.
-- ``act+batch``: the same checkpoint through a subclass defined here that adds ``fork()``
-  (sessions share the model) and ``act_batch`` (one ``predict_action_chunk`` for the batch),
-  served by the same server code: what batching buys once LeRobot policies implement them.
+over ``--rounds`` rounds and the median is printed. ``bench serve --policy act`` at max batch 1
+and 8: every client is a ``fork()`` session of the one loaded model, and at max batch 8 the
+host answers the clients waiting together with one ``act_batch`` (one ``predict_action_chunk``
+on the stacked batch).
 """
 
 from __future__ import annotations
@@ -22,7 +19,6 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import copy
 import os
 import re
 import subprocess
@@ -35,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-HERE = Path(__file__).resolve()
 TINY_ACT = {
     "dim_model": 32,
     "n_heads": 2,
@@ -65,56 +60,6 @@ def build_checkpoint(image: int, directory: Path) -> Path:
     torch.manual_seed(0)
     built = build_random(BACKENDS["act"], task(image), "cpu", None, overrides=TINY_ACT)
     return save_checkpoint(built, directory)
-
-
-def batched_act_class() -> Any:
-    """LeRobot's ACT policy plus fork() and act_batch (a benchmark stand-in, see the docstring)."""
-    import torch
-    from vla_bench_lerobot.policy import ACTPolicy
-
-    from harness.contract import ActionChunk
-
-    class BatchedACT(ACTPolicy):
-        def fork(self) -> BatchedACT:
-            twin = copy.copy(self)  # shares the loaded model; episode state of its own
-            twin._history = collections.deque()
-            twin._observed = False
-            twin._rng = list(self._rng)
-            return twin
-
-        def act_batch(self, sessions: Any, observations: Any) -> list[ActionChunk]:
-            inputs = [s._model_input(o) for s, o in zip(sessions, observations, strict=True)]
-            batch = {
-                k: torch.cat([i[k] for i in inputs]) if torch.is_tensor(v) else v
-                for k, v in inputs[0].items()
-            }
-            built = self._built
-            start = time.perf_counter()
-            with torch.inference_mode():
-                chunk = built.policy.predict_action_chunk(batch)
-            model_s = time.perf_counter() - start
-            rows = built.postprocessor(chunk).detach().to("cpu", torch.float64).numpy()
-            return [
-                ActionChunk(s._adapter.actions(r), model_time_s=model_s)
-                for s, r in zip(sessions, rows, strict=True)
-            ]
-
-    return BatchedACT
-
-
-def serve_batched(checkpoint: str, image: int, max_batch: int) -> None:
-    """Serve BatchedACT through bench serve's server and host (a process of its own)."""
-    import asyncio
-
-    from vla_bench_openpi.server import PolicyServer, ServerSettings
-
-    from harness.contract import PolicyConfig
-    from harness.host import PolicyHost
-
-    policy = batched_act_class()(PolicyConfig("act", checkpoint=checkpoint))
-    host = PolicyHost(policy, max_batch=max_batch, max_wait_s=0.005)
-    server = PolicyServer("act+batch", policy, host, ServerSettings(port=0), task=task(image))
-    asyncio.run(server.run(lambda port: print(f"serving act+batch on ws://x:{port}", flush=True)))
 
 
 def observation(spec: Any, seed: int) -> dict[str, Any]:
@@ -185,13 +130,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--image", type=int, default=96)
     parser.add_argument("--clients", default="1,4,8")
-    parser.add_argument("--role", help=argparse.SUPPRESS)
-    parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
-    parser.add_argument("--max-batch", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if args.role == "serve-batched":
-        return serve_batched(args.checkpoint, args.image, args.max_batch)
 
     spec = task(args.image)
     with tempfile.TemporaryDirectory() as tmp:
@@ -203,10 +143,6 @@ def main() -> None:
                 bench, "serve", "--policy", "act", "--policy-args", f"checkpoint={checkpoint}",
                 "--task", "valve", "--task-args", f"image_size={args.image}", "--port", "0",
                 "--max-batch", str(max_batch),
-            ]  # fmt: skip
-            servers["act+batch", max_batch] = [
-                sys.executable, str(HERE), "--role", "serve-batched", "--checkpoint", checkpoint,
-                "--image", str(args.image), "--max-batch", str(max_batch),
             ]  # fmt: skip
         started = {key: start(command) for key, command in servers.items()}
         rates: dict[tuple[str, int, int], list[float]] = collections.defaultdict(list)
