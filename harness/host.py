@@ -204,6 +204,11 @@ class HostSession:
         chunk: ActionChunk = self._host.call(self._state, "act", observation)
         return chunk
 
+    def submit_act(self, observation: Observation) -> Future[ActionChunk]:
+        """:meth:`act` without waiting: the chunk (or the error) arrives in the future, so an
+        event loop can await it with no thread of its own blocked on the call."""
+        return self._host.submit(self._state, "act", observation)
+
     def observe(self, observation: Observation) -> Future[Any]:
         """Pass a queued step's observation on (ordered before the next act); its error, if
         any, is in the returned future."""

@@ -217,7 +217,11 @@ class PolicyServer:
         except LayoutError as exc:
             raise BadRequest(str(exc)) from None
         began = time.monotonic()
-        chunk: ActionChunk = await self._call(session.act, observation)
+        submit = getattr(session, "submit_act", None)
+        if submit is not None:  # a shared host's session: await its future, no thread hop
+            chunk: ActionChunk = await asyncio.wrap_future(submit(observation))
+        else:  # a copy of its own: its act blocks, so it runs on the pool
+            chunk = await self._call(session.act, observation)
         return self._reply(chunk, (time.monotonic() - began) * 1e3, state.extended)
 
     async def _guarded(self, ws: ServerConnection, work: Awaitable[Any]) -> tuple[bool, Any]:
