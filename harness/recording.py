@@ -170,8 +170,7 @@ class Recorded:
             f"{self.errors} ended in errors (left out)" if self.errors else "",
             f"{self.unrecorded} ran without --record (no frames)" if self.unrecorded else "",
         ]
-        extra = "; ".join(n for n in notes if n)
-        return f"recorded episodes: {added}" + (f" ({extra})" if extra else "")
+        return f"recorded episodes: {added}" + "".join(f"; {n}" for n in notes if n)
 
 
 def add_to_datasets(
