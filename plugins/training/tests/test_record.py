@@ -208,3 +208,17 @@ def test_episodes_run_without_record_are_named_not_invented(tmp_path: Path) -> N
     output = run(out, record, "--episodes", 2, "--isolate", "none")
     assert f"{record} +1; 1 ran without --record (no frames)" in output
     assert [line["episode"] for line in ledger(record)] == [1]
+
+
+def test_a_suite_gets_one_dataset_per_task(tmp_path: Path) -> None:
+    record = tmp_path / "data"
+    result = bench(
+        "run", "--policy", "scripted", "--task", "manipulation", "--task-args", TASK_ARGS,
+        "--episodes", 1, "--isolate", "none", "--out", tmp_path / "run", "--record", record,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    tasks = registry().resolve_tasks("manipulation")
+    assert sorted(p.name for p in record.iterdir()) == sorted(tasks)
+    for task in tasks:
+        assert read(record / task).num_episodes == 1
+        assert [line["task"] for line in ledger(record / task)] == [task]
