@@ -364,6 +364,13 @@ def plugins_cmd(as_json: bool) -> None:
     help="Run directory (default runs/<time>-<policy>-<task>). An existing one resumes.",
 )
 @click.option(
+    "--record",
+    type=click.Path(path_type=Path),
+    help="Also write the rollouts as a LeRobot dataset at DIR (DIR/<task> for a suite): every "
+    "camera frame, state, executed action and the instruction per step, success per episode; "
+    "appends only episodes DIR lacks, never those that ended in errors (needs vla-bench-training).",
+)
+@click.option(
     "--timing",
     default="sync",
     show_default=True,
@@ -394,6 +401,7 @@ def run_cmd(
     fail_fast: bool,
     keyframes: int,
     out: Path | None,
+    record: Path | None,
     timing: str,
     as_json: bool,
 ) -> None:
@@ -426,6 +434,7 @@ def run_cmd(
         max_wait_ms=max_wait_ms,
         max_errors=1 if fail_fast else max_errors,
         timing=timing,
+        record=str(record.absolute()) if record is not None else None,
     )
     registry().get("policy", policy_name)  # fail fast, with a suggestion, before any work
     total = sum(len(p.track.episodes) for p in plan_run(config, task_name, settings))
@@ -452,6 +461,7 @@ def run_cmd(
                     "skipped": report.skipped,
                     "errors": dict(report.errors),
                     "first_errors": report.first_errors,
+                    "recorded": report.recorded,
                     "tasks": summary,
                 },
                 indent=2,
@@ -471,6 +481,8 @@ def run_cmd(
             f"{report.skipped} resumed)"
         )
         _print_errors(report.first_errors, report.errors)
+        if report.recorded:
+            console.print(escape(report.recorded))
         for warning in report.warnings:
             err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
         if report.status != "complete":

@@ -3,8 +3,8 @@
 An :class:`EpisodeEvaluator` lives wherever episodes run (the runner's process or an env
 worker) and holds that place's policy, or policy session. For each episode it builds the env,
 runs :func:`harness.episode.run_episode` with a :class:`~harness.chunking.ChunkExecutor`, and
-returns the summary row, the step table and the env's artifacts; rollout videos and keyframes
-are written into the run directory as they are made.
+returns the summary row, the step table and the env's artifacts; rollout videos, keyframes
+and ``--record`` frames are written into the run directory as they are made.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from harness.latency import Clock, Timing
 from harness.media import VideoRecorder
 from harness.plugins import registry
 from harness.record import RunSettings
-from harness.results import EpisodeResult
+from harness.recording import RolloutRecorder
+from harness.results import ERROR_OUTCOMES, EpisodeResult
 
 PhaseFn = Callable[[str], None]
 """Reports what is happening now (``loading``, ``warm-up``, ``valve ep 3 step 40/200``)."""
@@ -109,6 +110,7 @@ class EpisodeEvaluator:
         uses_images = bool(getattr(policy, "uses_images", True))
         video = VideoRecorder.maybe(self.out, task_name, episode.index, settings.video, spec)
         keys = KeyframeRecorder.for_episode(self.out, spec, episode.index, settings.keyframes)
+        rollout = RolloutRecorder.maybe(self.out, task_name, episode.index, settings.record)
         executor = ChunkExecutor(
             policy,
             spec.action_space,
@@ -140,6 +142,8 @@ class EpisodeEvaluator:
                 video.add(obs)
             if keys is not None:
                 keys.step(0, obs, 0.0, False, info)
+            if rollout is not None:
+                rollout.reset(obs)
             policy.reset(spec, episode, env if self.privileged else None)
             if not self._warmed:
                 self._warm_up(executor, obs)
@@ -158,6 +162,8 @@ class EpisodeEvaluator:
                 video.add(obs, step)
             if keys is not None:
                 keys.step(step + 1, obs, reward, bool(info.get("success", False)), info)
+            if rollout is not None:
+                rollout.step(action, obs)
             if step % report_every == 0:
                 self.phase(f"{label} step {step + 1}/{spec.max_steps}")
 
@@ -167,7 +173,7 @@ class EpisodeEvaluator:
         end_error: str | None
         first: Observation | None
         try:
-            render = uses_images or video is not None or keys is not None
+            render = uses_images or video is not None or keys is not None or rollout is not None
             env = task.make_env(episode, render=render)
         except Exception as exc:  # a task that cannot make its env
             end_outcome, end_steps, end_error, first = (
@@ -249,6 +255,10 @@ class EpisodeEvaluator:
             result.extra["video"] = video.finish(spec.control_hz)
         if keys is not None:
             keys.write()
+        if rollout is not None and end_outcome not in ERROR_OUTCOMES:
+            written = rollout.finish()
+            if written is not None:
+                result.extra["rollout"] = written
         steps = executor.table(task_name, episode.index, rewards, successes, poses)
         return Evaluated(result, steps, artifacts)
 

@@ -40,7 +40,8 @@ class RecordError(ValueError):
 @dataclass(frozen=True)
 class RunSettings:
     """How a run is executed. The fields in :data:`RESUME_KEYS` change what an episode does
-    and must match to resume a run; the others may change between invocations."""
+    and must match to resume a run; the others may change between invocations (``record``,
+    the ``--record`` dataset directory, only keeps what the episodes saw and did)."""
 
     episodes: int | None = None
     workers: int = 1
@@ -58,6 +59,7 @@ class RunSettings:
     max_wait_ms: float = 5.0
     max_errors: int | None = None
     timing: str = "sync"
+    record: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""

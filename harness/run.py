@@ -7,7 +7,8 @@ records this invocation's provenance, runs the missing episodes through an execu
 (:mod:`harness.executors`) and commits each finished episode at once. Ctrl-C and SIGTERM stop
 cleanly (status ``interrupted``), a budget or ``--max-errors`` stops (``stopped``); whatever
 happens, finished episodes stay committed, and only what this invocation created is ever
-removed.
+removed. With ``--record`` the committed episodes are then added to the LeRobot dataset(s)
+(:mod:`harness.recording`), whatever the status.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from harness.record import (
     config_hash,
     task_spec_dict,
 )
+from harness.recording import add_to_datasets, check_target
 from harness.results import (
     EPISODES_FILE,
     ERROR_OUTCOMES,
@@ -82,6 +84,8 @@ class RunReport:
     first_errors: dict[str, str] = field(default_factory=dict)
     successes: int = 0
     warnings: list[str] = field(default_factory=list)
+    recorded: str | None = None
+    """What ``--record`` added to its dataset(s), in one line."""
 
 
 @dataclass(frozen=True)
@@ -337,6 +341,8 @@ def execute(
     from harness.provenance import provenance
 
     planned = plan_run(config, task_or_suite, settings)
+    if settings.record:
+        check_target(Path(settings.record), [p.task.spec for p in planned])
     traits = PolicyTraits.of(registry().get("policy", config.name))
     store = RunStore(out)
     store.check_usable()
@@ -519,6 +525,7 @@ def _execute(
                 store.write_record(record)
     if failure is not None:
         raise failure
+    recorded = _record(store, record, planned, Path(settings.record)) if settings.record else None
     return RunReport(
         out=store.root,
         status=status,
@@ -529,7 +536,27 @@ def _execute(
         first_errors=committer.first_errors,
         successes=committer.successes,
         warnings=executor.warnings,
+        recorded=recorded,
     )
+
+
+def _record(store: RunStore, record: RunRecord, planned: list[Planned], root: Path) -> str:
+    """Add the committed episodes to the ``--record`` dataset(s) at ``root``; one line saying
+    what."""
+    specs = {p.task.spec.name: p.task.spec for p in planned}
+    try:
+        done = add_to_datasets(store, record.run_id, record.created, specs, root)
+    except KeyboardInterrupt:
+        return (
+            f"adding the rollouts to {root} was interrupted (whole episodes kept); re-run the "
+            "same command to add the rest"
+        )
+    except (OSError, ValueError) as exc:
+        raise RunConfigError(
+            f"the run in {store.root} is saved, but adding its rollouts to {root} failed "
+            f"({exc}); fix that and re-run the same command to add them"
+        ) from exc
+    return done.summary()
 
 
 def _remove_created(root: Path) -> None:

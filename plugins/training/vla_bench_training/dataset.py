@@ -9,8 +9,9 @@ task, so a policy trained on the dataset runs under ``bench run`` without any ma
 
 Beside LeRobot's own metadata, ``meta/vla_bench_episodes.jsonl`` has one line per episode:
 ``episode_index``, ``seed`` (the scene), ``success`` (whether the demonstration, or its replay,
-solved the task), ``frames`` and ``instruction``. With ``--keep-failed`` it is how a user tells
-the failed episodes apart.
+solved the task), ``frames`` and ``instruction``, plus where an evaluated rollout came from
+(``bench run --record``: ``run_id``, ``run_created``, ``task``, ``episode``). With
+``--keep-failed`` it is how a user tells the failed episodes apart.
 
 A dataset is written in a hidden sibling directory and renamed into place once complete, so a
 command that fails or is interrupted leaves nothing at ``-o`` and the retry can use it.
@@ -78,6 +79,34 @@ def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray((tensor.permute(1, 2, 0).numpy() * 255.0).round(), dtype=np.uint8)
 
 
+def is_dataset(root: Path) -> bool:
+    """Whether ``root`` holds a LeRobot dataset (its ``meta/info.json``)."""
+    return (root / "meta" / "info.json").is_file()
+
+
+def check_appendable(
+    root: Path, spec: TaskSpec, fps: float, image_size: tuple[int, int] | None = None
+) -> None:
+    """Raise :class:`DatasetError` unless the dataset at ``root`` has the features of ``spec``
+    (images at ``image_size``, default the task's camera size) and ``fps``: episodes of
+    another layout appended to it would make it unreadable."""
+    size = image_size or next(iter(set(spec.cameras.values())), (0, 0))
+    try:
+        info = json.loads((root / "meta" / "info.json").read_text())
+        have = {k: tuple(v["shape"]) for k, v in info["features"].items()}
+        have_fps = info["fps"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DatasetError(
+            f"{root}/meta/info.json is not LeRobot dataset metadata ({exc}); pass a new directory"
+        ) from None
+    wanted = features(spec, size)
+    if have_fps != round(fps) or any(have.get(k) != tuple(v["shape"]) for k, v in wanted.items()):
+        raise DatasetError(
+            f"{root} holds a dataset of other features or fps than {spec.name!r} at "
+            f"{size[0]}x{size[1]} px; append to a matching dataset or pass a new directory"
+        )
+
+
 @dataclass
 class Episode:
     """Frames of one demonstration, held until it is known whether to keep it."""
@@ -88,6 +117,9 @@ class Episode:
     states: list[np.ndarray] = field(default_factory=list)
     actions: list[np.ndarray] = field(default_factory=list)
     success: bool = False
+    source: dict[str, str | int] = field(default_factory=dict)
+    """Where the episode came from, copied into its ledger line (``bench run --record`` uses it
+    to add each rollout once)."""
 
     def add(self, obs: dict[str, Any], action: np.ndarray) -> None:
         """One step: the observation the action was chosen for, and the action label."""
@@ -134,20 +166,12 @@ class DatasetWriter:
         """Index of the first episode this writer adds (the episodes already there, appending)."""
         self._scratch: Path | None = None
         wanted = features(spec, self.image_size)
-        if append and (root / "meta" / "info.json").is_file():
+        if append and is_dataset(root):
+            check_appendable(root, spec, fps, self.image_size)
             self.staging = root
             self.dataset = LeRobotDataset.resume(
                 f"vla-bench/{spec.name}", root=root, video_backend=VIDEO_BACKEND
             )
-            have = {k: tuple(v["shape"]) for k, v in self.dataset.meta.features.items()}
-            if self.dataset.meta.fps != round(fps) or any(
-                have.get(k) != tuple(v["shape"]) for k, v in wanted.items()
-            ):
-                raise DatasetError(
-                    f"{root} holds a dataset of other features or fps than {spec.name!r} at "
-                    f"{self.image_size[0]}x{self.image_size[1]} px; append to a matching "
-                    "dataset or pass a new directory"
-                )
             self.first_index = self.dataset.meta.total_episodes
             return
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
@@ -202,6 +226,7 @@ class DatasetWriter:
             "success": episode.success,
             "frames": len(episode),
             "instruction": episode.instruction,
+            **episode.source,
         }
         with open(self.staging / EPISODES_FILE, "a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")
