@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from harness.contract import EpisodeSpec, PolicyConfig, Task
+from harness.episode import run_episode
+from harness.results import ERROR_OUTCOMES
 from vla_bench_training.dataset import DatasetWriter, Episode
 from vla_bench_training.errors import TrainingInputError
 from vla_bench_training.progress import Progress
@@ -66,22 +68,26 @@ def record_episode(
     low, high = np.asarray(space.low, dtype=np.float64), np.asarray(space.high, dtype=np.float64)
     scale = np.maximum(np.abs(low), np.abs(high)) * noise
     scale[-1] = 0.0  # the gripper command is binary in spirit; noise there only drops objects
+    record = Episode(instruction=spec.instruction, seed=episode.seed)
+
+    def on_reset(obs: dict[str, Any], info: Any) -> None:
+        expert.reset(spec, episode, env)
+        record.instruction = str(obs["instruction"])
+
+    def decide(obs: dict[str, Any]) -> np.ndarray:
+        clean = np.asarray(expert.act(obs).actions[0], dtype=np.float64)
+        record.add(obs, clean)
+        return np.clip(clean + rng.normal(size=clean.shape) * scale, low, high)
+
     env = task.make_env(episode, render=True)
     try:
-        obs, info = env.reset(seed=episode.seed)
-        expert.reset(spec, episode, env)
-        record = Episode(instruction=str(obs["instruction"]), seed=episode.seed)
-        for _ in range(spec.max_steps):
-            clean = np.asarray(expert.act(obs).actions[0], dtype=np.float64)
-            executed = np.clip(clean + rng.normal(size=clean.shape) * scale, low, high)
-            record.add(obs, clean)
-            obs, _, terminated, truncated, info = env.step(executed)
-            if info.get("success") or terminated or truncated:
-                break
-        record.success = bool(info.get("success"))
-        return record
+        end = run_episode(env, episode, decide, max_steps=spec.max_steps, on_reset=on_reset)
     finally:
         env.close()
+    if end.outcome in ERROR_OUTCOMES:
+        raise RuntimeError(f"{task.spec.name} episode {episode.index}: {end.error}")
+    record.success = end.outcome == "success"
+    return record
 
 
 def record_demos(

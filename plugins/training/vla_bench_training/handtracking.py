@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from harness.contract import EpisodeSpec, Task, TaskSpec
+from harness.episode import run_episode
+from harness.results import ERROR_OUTCOMES
 from vla_bench_training.dataset import DatasetWriter, Episode
 from vla_bench_training.errors import TrainingInputError
 from vla_bench_training.progress import Progress
@@ -520,19 +522,33 @@ class ImportSummary:
 
 def replay(task: Task, actions: np.ndarray, seed: int, instruction: str | None) -> Episode:
     """Execute ``actions`` open loop from the scene ``seed``; record the simulator's frames."""
-    env = task.make_env(EpisodeSpec(0, seed), render=True)
+    record = Episode(instruction=instruction or "", seed=seed)
+    steps = iter(actions[: task.spec.max_steps])
+
+    def on_reset(obs: dict[str, Any], info: Any) -> None:
+        record.instruction = instruction or str(obs["instruction"])
+
+    def decide(obs: dict[str, Any]) -> np.ndarray:
+        action = next(steps)
+        record.add(obs, action)
+        return action
+
+    episode = EpisodeSpec(0, seed)
+    env = task.make_env(episode, render=True)
     try:
-        obs, info = env.reset(seed=seed)
-        record = Episode(instruction=instruction or str(obs["instruction"]), seed=seed)
-        for action in actions[: task.spec.max_steps]:
-            record.add(obs, action)
-            obs, _, terminated, truncated, info = env.step(action)
-            if info.get("success") or terminated or truncated:
-                break
-        record.success = bool(info.get("success"))
-        return record
+        end = run_episode(
+            env,
+            episode,
+            decide,
+            max_steps=min(len(actions), task.spec.max_steps),
+            on_reset=on_reset,
+        )
     finally:
         env.close()
+    if end.outcome in ERROR_OUTCOMES:
+        raise RuntimeError(f"replaying a log on {task.spec.name} (seed {seed}): {end.error}")
+    record.success = end.outcome == "success"
+    return record
 
 
 def import_logs(
@@ -622,21 +638,33 @@ def synthesise_log(
     from scipy.spatial.transform import Rotation
 
     rng = rng or np.random.default_rng(seed)
-    env = task.make_env(EpisodeSpec(0, seed), render=False)
+    episode = EpisodeSpec(0, seed)
+    poses: list[np.ndarray] = []
+    pinches: list[bool] = []
+
+    def on_reset(obs: dict[str, Any], info: Any) -> None:
+        expert.reset(task.spec, episode, env)
+        poses.append(np.asarray(info["ee_pose"], dtype=np.float64))
+        pinches.append(False)
+
+    def decide(obs: dict[str, Any]) -> np.ndarray:
+        action = np.asarray(expert.act(obs).actions[0], dtype=np.float64)
+        pinches[-1] = bool(action[6] > 0)  # the command issued at this pose
+        return action
+
+    def on_step(step: int, action: Any, reward: float, info: Any, obs: Any) -> None:
+        poses.append(np.asarray(info["ee_pose"], dtype=np.float64))
+        pinches.append(bool(action[6] > 0))
+
+    env = task.make_env(episode, render=False)
     try:
-        obs, info = env.reset(seed=seed)
-        expert.reset(task.spec, EpisodeSpec(0, seed), env)
-        poses, pinches = [np.asarray(info["ee_pose"], dtype=np.float64)], [False]
-        for _ in range(task.spec.max_steps):
-            action = expert.act(obs).actions[0]
-            pinches[-1] = bool(action[6] > 0)  # the command issued at this pose
-            obs, _, terminated, truncated, info = env.step(action)
-            poses.append(np.asarray(info["ee_pose"], dtype=np.float64))
-            pinches.append(bool(action[6] > 0))
-            if info.get("success") or terminated or truncated:
-                break
+        end = run_episode(
+            env, episode, decide, max_steps=task.spec.max_steps, on_reset=on_reset, on_step=on_step
+        )
     finally:
         env.close()
+    if end.outcome in ERROR_OUTCOMES:
+        raise RuntimeError(f"the expert's run on {task.spec.name} (seed {seed}): {end.error}")
     poses_arr = np.array(poses)
     t10 = np.arange(len(poses_arr)) / task.spec.control_hz
     clean = HandLog("expert", t10, poses_arr[:, :3], poses_arr[:, 3:], np.array(pinches), seed)
@@ -652,7 +680,7 @@ def synthesise_log(
         _wxyz((noise_rot * Rotation.from_quat(_xyzw(fine.quat_wxyz))).as_quat()),
         fine.pinch,
         seed,
-        str(obs["instruction"]),
+        str((end.first_observation or {}).get("instruction", task.spec.instruction)),
     )
     return (calibration or Calibration()).inverse().apply(noisy)
 
