@@ -13,6 +13,8 @@ from harness.contract import EE_DELTA_7D, TaskSpec
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from vla_bench_lerobot.policy import LeRobotPolicy
+
 STATE_FIELDS = ("ee_x", "ee_y", "ee_z", "ee_qw", "ee_qx", "ee_qy", "ee_qz", "gripper")
 
 # Small versions of each architecture (LeRobot config overrides on top of backends.py).
@@ -232,6 +234,16 @@ def load_options(name: str, standins: Path) -> dict[str, str]:
     """What loading a tiny ``name`` checkpoint needs besides it: the π family's saved
     processors name the PaliGemma tokenizer by hub id, so the stand-in is passed by path."""
     return {"tokenizer": str(standins / "paligemma")} if name in PI_FAMILY else {}
+
+
+def load_policy(name: str, checkpoint: Path, standins: Path, **options: str) -> LeRobotPolicy:
+    """The tiny ``name`` checkpoint as a vla-bench policy (``options`` on top of what it needs)."""
+    from vla_bench_lerobot.policy import LeRobotPolicy
+
+    from harness.contract import PolicyConfig
+
+    merged = {**load_options(name, standins), **options}
+    return LeRobotPolicy(PolicyConfig(name=name, checkpoint=str(checkpoint), options=merged))
 
 
 def architecture(name: str, request: Any) -> None:

@@ -11,7 +11,7 @@ from lerobot_kit import (
     TINY,
     architecture,
     dataset_stats,
-    load_options,
+    load_policy,
     make_observation,
     make_task,
 )
@@ -26,9 +26,7 @@ CHUNK = {"act": 10, "diffusion": 4, "smolvla": 10, "pi0": 10, "pi05": 10, "pi0fa
 SAMPLING = {"diffusion", "smolvla", "pi0", "pi05"}  # draw noise at inference
 
 
-def load(name: str, checkpoint: Path, standins: Path, **options: str) -> LeRobotPolicy:
-    options = {**load_options(name, standins), **options}
-    return LeRobotPolicy(PolicyConfig(name=name, checkpoint=str(checkpoint), options=options))
+load = load_policy
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -8,19 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lerobot_kit import architecture, load_options, make_observation, make_task
+from lerobot_kit import architecture, load_policy, make_observation, make_task
 from vla_bench_lerobot.policy import LeRobotPolicy
 
-from harness.contract import EpisodeSpec, PolicyConfig
+from harness.contract import EpisodeSpec, Observation, PolicyConfig, TaskSpec
 from harness.host import PolicyHost
 
-
-def load(name: str, checkpoint: Path, standins: Path) -> LeRobotPolicy:
-    options = load_options(name, standins)
-    return LeRobotPolicy(PolicyConfig(name=name, checkpoint=str(checkpoint), options=options))
+load = load_policy
 
 
-def alone(policy: LeRobotPolicy, task, seed: int, observation) -> np.ndarray:  # type: ignore[no-untyped-def]
+def alone(policy: LeRobotPolicy, task: TaskSpec, seed: int, observation: Observation) -> np.ndarray:
+    """The chunk a fresh session with episode seed ``seed`` answers to ``observation``."""
     session = policy.fork()
     session.reset(task, EpisodeSpec(0, seed), None)
     return session.act(observation).actions

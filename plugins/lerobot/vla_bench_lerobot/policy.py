@@ -235,7 +235,7 @@ class LeRobotPolicy(PolicyBase):
         """The policy's whole predicted chunk for this observation, in the task's action space."""
         import torch
 
-        built, adapter = self._ready()
+        built = self._ready()[0]
         t0 = time.perf_counter()
         batch = self._model_input(observation)
         cuda = self.device.startswith("cuda")
@@ -261,12 +261,7 @@ class LeRobotPolicy(PolicyBase):
         t2 = time.perf_counter()
         actions = built.postprocessor(chunk)
         array = actions.detach().to("cpu", torch.float64).numpy()[0]
-        mapped = adapter.actions(array)
-        if self.n_action_steps is not None and len(mapped) < self.n_action_steps:
-            raise RuntimeError(
-                f"the model returned {len(mapped)} actions, fewer than n_action_steps="
-                f"{self.n_action_steps}"
-            )
+        mapped = self._task_actions(array)
         t3 = time.perf_counter()
         return ActionChunk(
             actions=mapped,
@@ -315,10 +310,7 @@ class LeRobotPolicy(PolicyBase):
 
         t0 = time.perf_counter()
         # Preprocess without touching the sessions: ACT reads one observation, no history.
-        inputs = [
-            s._ready()[0].preprocessor(s._ready()[1].batch(o))
-            for s, o in zip(sessions, observations, strict=True)
-        ]
+        inputs = [s._preprocess(o) for s, o in zip(sessions, observations, strict=True)]
         batch = {
             key: torch.cat([i[key] for i in inputs]) if torch.is_tensor(value) else value
             for key, value in inputs[0].items()
@@ -330,15 +322,7 @@ class LeRobotPolicy(PolicyBase):
         _synchronize(self.device)
         t2 = time.perf_counter()
         rows = built.postprocessor(chunk).detach().to("cpu", torch.float64).numpy()
-        out = []
-        for session, row in zip(sessions, rows, strict=True):
-            mapped = session._ready()[1].actions(row)
-            if session.n_action_steps is not None and len(mapped) < session.n_action_steps:
-                raise RuntimeError(
-                    f"the model returned {len(mapped)} actions, fewer than n_action_steps="
-                    f"{session.n_action_steps}"
-                )
-            out.append(mapped)
+        out = [s._task_actions(row) for s, row in zip(sessions, rows, strict=True)]
         t3 = time.perf_counter()
         info = {"preprocess_s": t1 - t0, "postprocess_s": t3 - t2}
         return [
@@ -448,9 +432,25 @@ class LeRobotPolicy(PolicyBase):
             raise RuntimeError("reset(task, ...) must come before act()")
         return self._built, self._adapter
 
-    def _remember(self, observation: Observation) -> dict[str, Any]:
+    def _preprocess(self, observation: Observation) -> dict[str, Any]:
+        """``observation`` as the model's preprocessed batch of one."""
         built, adapter = self._ready()
         processed: dict[str, Any] = built.preprocessor(adapter.batch(observation))
+        return processed
+
+    def _task_actions(self, array: np.ndarray) -> np.ndarray:
+        """One chunk of model actions (postprocessed) in the task's action space, refused if it
+        holds fewer than the ``n_action_steps`` the runner will execute."""
+        mapped = self._ready()[1].actions(array)
+        if self.n_action_steps is not None and len(mapped) < self.n_action_steps:
+            raise RuntimeError(
+                f"the model returned {len(mapped)} actions, fewer than n_action_steps="
+                f"{self.n_action_steps}"
+            )
+        return mapped
+
+    def _remember(self, observation: Observation) -> dict[str, Any]:
+        processed = self._preprocess(observation)
         self._history.append(processed)
         while len(self._history) > self._n_obs_steps:
             self._history.popleft()
