@@ -31,17 +31,11 @@ from typing import Any
 
 import numpy as np
 
-TINY_ACT = {
-    "dim_model": 32,
-    "n_heads": 2,
-    "dim_feedforward": 64,
-    "n_encoder_layers": 1,
-    "n_decoder_layers": 1,
-    "n_vae_encoder_layers": 1,
-    "latent_dim": 4,
-    "chunk_size": 10,
-    "n_action_steps": 5,
-}
+# The LeRobot plugin's tests' tiny ACT (ResNet18 backbone, 1-layer 32-wide transformer).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lerobot" / "tests"))
+from lerobot_kit import TINY
+
+TINY_ACT = TINY["act"]
 
 
 def task(image: int) -> Any:
