@@ -23,5 +23,9 @@ lint: setup
 	$(VENV)/ruff check .
 	$(VENV)/mypy $(MYPY_TARGETS)
 
+# Two xdist workers: most tests wait on child processes, servers and timeouts. One OpenMP
+# thread each: the tests' tiny models have small matrices, and on a 2-core machine a second
+# thread per worker only spins (an OpenVLA action took 1.3 s instead of 30 ms); it is set here,
+# for the whole run and the bench processes tests start, not by one plugin's conftest.
 test: lint
-	HF_HUB_OFFLINE=1 $(VENV)/pytest -n 2
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(VENV)/pytest -n 2

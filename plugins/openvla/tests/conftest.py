@@ -9,9 +9,6 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("MUJOCO_GL", "egl")
-# The tiny models' matrices are small: on a busy 2-core machine a second OpenMP thread only
-# spins (1.3 s instead of 30 ms per action measured here). bench subprocesses inherit this.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 

@@ -111,6 +111,17 @@ def test_max_cost_holds_across_the_loop_and_a_resume(keys, tmp_path: Path) -> No
     assert second["best"] is None  # every candidate raised
 
 
+def test_an_out_that_is_not_a_eureka_run_is_refused_and_kept(tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    (out / "best").mkdir(parents=True)  # a user's folder, named as the loop names its own
+    (out / "best" / "notes.txt").write_text("keep me")
+    config = EurekaConfig(task="cartpole_swing", llm="vlm", llm_args="model=q")
+    with pytest.raises(ValueError, match="holds no eureka run"):
+        run_loop(config, out)
+    assert (out / "best" / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in out.iterdir()) == ["best"]
+
+
 def test_code_is_read_from_the_answer() -> None:
     text = (
         "Here:\n```python\ndef helper():\n    pass\n```\nand\n"

@@ -134,8 +134,11 @@ def run_loop(config: EurekaConfig, out: Path, progress: Progress | None = None) 
 
 def _resume(out: Path, config: EurekaConfig) -> dict[str, Any]:
     """A fresh state, after checking a stored run is this one: the loop rebuilds the rest
-    from the stored candidates, in order, so every prompt is the one first sent."""
+    from the stored candidates, in order, so every prompt is the one first sent. A new run
+    marks ``out`` as its own first; a non-empty ``out`` that is no eureka run is refused,
+    since publishing the best policy replaces ``best/`` and ``best_run/`` in it."""
     path = out / STATE_FILE
+    state: dict[str, Any] = {"iterations": {}, "best": None, "spent_usd": 0.0}
     if path.exists():
         stored = json.loads(path.read_text())
         if stored.get("identity") != json.loads(json.dumps(config.identity())):
@@ -143,7 +146,13 @@ def _resume(out: Path, config: EurekaConfig) -> dict[str, Any]:
                 f"{out} holds another eureka run ({stored.get('identity')}); pass the same "
                 f"arguments to resume it, or a new --out"
             )
-    return {"iterations": {}, "best": None, "spent_usd": 0.0}
+        return state
+    if out.is_file() or (out.is_dir() and any(out.iterdir())):
+        raise ValueError(
+            f"{out} is not empty and holds no eureka run ({STATE_FILE}); pass a new or empty --out"
+        )
+    _save(out, config, state, "running", None)
+    return state
 
 
 def _stored_cost(out: Path) -> float:
