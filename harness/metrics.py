@@ -231,11 +231,16 @@ def sparc(
     if v.size < 2 or not np.any(v):
         return math.nan
     nfft = int(2 ** (math.ceil(math.log2(v.size)) + padlevel))
-    freqs = np.arange(nfft) * (fs / nfft)
-    magnitude = np.abs(np.fft.fft(v, nfft))
-    magnitude = magnitude / magnitude.max()
-    band = freqs <= min(fc, fs / 2)
-    freqs, magnitude = freqs[band], magnitude[band]
+    spectrum = np.abs(np.fft.fft(v, nfft))
+    # The band is a prefix of the frequencies k * fs / nfft; only it is normalised and searched.
+    step, top = fs / nfft, min(fc, fs / 2)
+    size = min(nfft, int(top / step) + 1)
+    while size < nfft and size * step <= top:
+        size += 1
+    while size > 0 and (size - 1) * step > top:
+        size -= 1
+    freqs = np.arange(size) * step
+    magnitude = spectrum[:size] / spectrum.max()
     above = np.flatnonzero(magnitude >= amp_th)
     sel = slice(above[0], above[-1] + 1)
     f_sel, m_sel = freqs[sel], magnitude[sel]

@@ -268,3 +268,38 @@ def test_synchronous_rate_never_exceeds_the_control_rate() -> None:
     assert math.isnan(metrics.synchronous_rate(0.1, 4, None))
     assert metrics.asynchronous_bound(0.2, 4) == pytest.approx(20.0)
     assert math.isnan(metrics.asynchronous_bound(math.nan, 4))
+
+
+def _sparc_over_the_whole_spectrum(speed: np.ndarray, fs: float) -> float:
+    """SPARC as the reference code writes it: the whole spectrum, then a boolean band mask."""
+    nfft = int(2 ** (math.ceil(math.log2(speed.size)) + metrics.SPARC_PADLEVEL))
+    freqs = np.arange(nfft) * (fs / nfft)
+    magnitude = np.abs(np.fft.fft(speed, nfft))
+    magnitude = magnitude / magnitude.max()
+    band = freqs <= min(metrics.SPARC_FC_HZ, fs / 2)
+    freqs, magnitude = freqs[band], magnitude[band]
+    above = np.flatnonzero(magnitude >= metrics.SPARC_AMPLITUDE_THRESHOLD)
+    f_sel = freqs[above[0] : above[-1] + 1]
+    m_sel = magnitude[above[0] : above[-1] + 1]
+    if f_sel.size < 2:
+        return 0.0
+    width = f_sel[-1] - f_sel[0]
+    return -float(np.sum(np.sqrt((np.diff(f_sel) / width) ** 2 + np.diff(m_sel) ** 2)))
+
+
+@pytest.mark.parametrize(
+    ("size", "fs"),
+    [
+        (200, 100.0),  # the reference's example rate
+        (1350, 500.0),  # a manipulation episode at the physics rate
+        (64, 20.0),  # the cut-off is exactly Nyquist
+        (40, 10.0),  # below 2 fc: the band is capped at Nyquist
+        (100, 640.0),  # fs / nfft divides fc: the band ends exactly on a bin
+        (3, 1000.0),
+    ],
+)
+def test_sparc_equals_the_whole_spectrum_computation_bit_for_bit(size: int, fs: float) -> None:
+    # sparc() normalises and searches only the frequency band; the value must not move by a bit.
+    rng = np.random.default_rng(size)
+    speed = np.abs(np.sin(np.linspace(0, 3, size))) + rng.uniform(0, 0.2, size)
+    assert metrics.sparc(speed, fs) == _sparc_over_the_whole_spectrum(speed, fs)
