@@ -63,10 +63,17 @@ def scrub_text(text: str, values: list[str] | None = None) -> str:
     for value in _secret_values() if values is None else values:
         if value in text:
             text = text.replace(value, MASK)
-    text = _PATTERNS[0].sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3) or ''}{MASK}", text)
-    text = _PATTERNS[1].sub(lambda m: f"{m.group(1)}{MASK}", text)
-    text = _PATTERNS[2].sub(lambda m: f"{m.group(1)}{MASK}@", text)
-    return _PATTERNS[3].sub(MASK, text)
+    # Each pattern is tried only on text holding a character it cannot match without (most
+    # strings a run records hold none): the result is the same, at a fraction of the cost.
+    if ":" in text or "=" in text:
+        text = _PATTERNS[0].sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3) or ''}{MASK}", text)
+    if "=" in text:
+        text = _PATTERNS[1].sub(lambda m: f"{m.group(1)}{MASK}", text)
+    if "@" in text:
+        text = _PATTERNS[2].sub(lambda m: f"{m.group(1)}{MASK}@", text)
+    if "sk-" in text or "hf_" in text:
+        text = _PATTERNS[3].sub(MASK, text)
+    return text
 
 
 def scrub(obj: Any) -> Any:
