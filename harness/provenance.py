@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,24 +68,50 @@ def _normalise(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
+def _started(args: list[str]) -> Callable[[], str | None]:
+    """Start ``args`` now; the returned function waits (10 s at most) for its standard output,
+    None if it could not run. Provenance starts its commands first and gathers the rest
+    meanwhile: this runs on every ``bench run``."""
+    if shutil.which(args[0]) is None:
+        return lambda: None
+    try:
+        process = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+        )
+    except OSError:
+        return lambda: None
+
+    def finish() -> str | None:
+        try:
+            out, _ = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            return None
+        return out.decode(errors="replace")
+
+    return finish
+
+
+def _git_command(path: Path | None) -> list[str]:
+    # One process for both answers: the v2 format's header names the commit ("(initial)"
+    # before the first one); every other line is a changed tracked file.
+    where = path or Path(harness.__file__).resolve().parent
+    return ["git", "-C", str(where), "status", "--porcelain=v2", "--branch", "--untracked-files=no"]
+
+
+def _git_answer(status: str | None) -> dict[str, Any]:
+    # Outside a checkout git fails with nothing on standard output: no commit is named.
+    lines = (status or "").splitlines()
+    oid = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), None)
+    if oid is None or oid == "(initial)":
+        return {"revision": None, "dirty": None}
+    return {"revision": oid, "dirty": any(not line.startswith("#") for line in lines)}
+
+
 def git_state(path: Path | None = None) -> dict[str, Any]:
     """Revision and dirtiness of the git checkout holding ``path`` (the harness by default)."""
-    where = path or Path(harness.__file__).resolve().parent
-    if shutil.which("git") is None:
-        return {"revision": None, "dirty": None}
-
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(
-                ["git", "-C", str(where), *args], capture_output=True, text=True, timeout=10
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    revision = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if revision else None
-    return {"revision": revision, "dirty": None if status is None else bool(status)}
+    return _git_answer(_started(_git_command(path))())
 
 
 def _cpu_model() -> str:
@@ -97,23 +124,16 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _gpus() -> list[str]:
-    if shutil.which("nvidia-smi") is None:
-        return []
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+_GPU_QUERY = ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"]
 
 
-def host_info() -> dict[str, Any]:
-    """The machine: name, OS, Python, CPU model and count, memory, GPUs."""
+def _gpu_lines(out: str | None) -> list[str]:
+    return [line.strip() for line in (out or "").splitlines() if line.strip()]
+
+
+def host_info(gpus: Callable[[], str | None] | None = None) -> dict[str, Any]:
+    """The machine: name, OS, Python, CPU model and count, memory, GPUs (``gpus``: the
+    answer of an ``nvidia-smi`` query already started)."""
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
@@ -126,12 +146,13 @@ def host_info() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_bytes": memory,
-        "gpus": _gpus(),
+        "gpus": _gpu_lines((gpus or _started(_GPU_QUERY))()),
     }
 
 
 def provenance() -> dict[str, Any]:
     """Everything ``run.json`` records about the software and hardware of a run."""
+    git, gpus = _started(_git_command(None)), _started(_GPU_QUERY)
     return {
         "harness_version": harness.__version__,
         "plugins": [
@@ -139,6 +160,6 @@ def provenance() -> dict[str, Any]:
             for p in loaded().plugins
         ],
         "packages": package_versions(),
-        "git": git_state(),
-        "host": host_info(),
+        "git": _git_answer(git()),
+        "host": host_info(gpus),
     }
