@@ -192,9 +192,10 @@ def _checked_step(
     if not isinstance(out, tuple) or len(out) != 5:
         raise SimError("env.step did not return (observation, reward, terminated, truncated, info)")
     obs, reward, terminated, truncated, info = out
-    if isinstance(reward, str | bytes) or not hasattr(reward, "__float__"):
-        raise SimError(f"env.step returned a reward of type {type(reward).__name__}")
-    reward = float(reward)
+    if type(reward) is not float:  # the common case needs no conversion (this runs every step)
+        if isinstance(reward, str | bytes) or not hasattr(reward, "__float__"):
+            raise SimError(f"env.step returned a reward of type {type(reward).__name__}")
+        reward = float(reward)
     if not math.isfinite(reward):
         raise SimError(f"env.step returned a non-finite reward ({reward})")
     return (
@@ -213,6 +214,6 @@ def _checked_obs(obs: Any, what: str) -> Observation:
 
 
 def _checked_info(info: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(info, Mapping):
+    if type(info) is not dict and not isinstance(info, Mapping):  # a dict skips the ABC check
         raise SimError(f"{what} returned info of type {type(info).__name__}, not a dict")
     return info

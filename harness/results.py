@@ -230,10 +230,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, lambda f: f.write(data))
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """Atomically write ``obj`` as indented JSON (NaN written as null, secrets scrubbed)."""
-    text = json.dumps(scrub(json_safe(obj)), indent=2, sort_keys=True, default=str)
-    atomic_write_bytes(path, (text + "\n").encode())
+def atomic_write_json(path: Path, obj: Any) -> str:
+    """Atomically write ``obj`` as indented JSON (NaN written as null, secrets scrubbed);
+    returns the text written."""
+    text = json.dumps(scrub(json_safe(obj)), indent=2, sort_keys=True, default=str) + "\n"
+    atomic_write_bytes(path, text.encode())
+    return text
 
 
 def atomic_write_table(path: Path, table: pa.Table) -> None:
@@ -276,7 +278,9 @@ class RunStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._written: dict[Path, pa.Table] = {}  # steps this process wrote: no need to re-read
+        # What this process committed, kept so that consolidating needs not read it back.
+        self._written: dict[Path, pa.Table] = {}
+        self._rows: dict[Path, dict[str, Any]] = {}
         self._lock: IO[str] | None = None
 
     # -- ownership -------------------------------------------------------------------------
@@ -395,7 +399,8 @@ class RunStore:
         steps = _scrub_steps(steps)
         atomic_write_table(path, steps)
         self._written[path] = steps
-        atomic_write_json(self.part(result.task, result.episode, PART_ROW_SUFFIX), result.to_row())
+        row_path = self.part(result.task, result.episode, PART_ROW_SUFFIX)
+        self._rows[row_path] = json.loads(atomic_write_json(row_path, result.to_row()))
 
     def episode_rows(self) -> Iterator[tuple[Path, dict[str, Any]]]:
         """Every committed summary row with its file, in (task, episode) order; a torn or
@@ -404,6 +409,8 @@ class RunStore:
             yield path, self._read_row(path)
 
     def _read_row(self, path: Path) -> dict[str, Any]:
+        if path in self._rows:
+            return self._rows[path]
         where = path.relative_to(self.root)
         try:
             row = json.loads(path.read_text())
