@@ -43,32 +43,44 @@ def _floats(values: np.ndarray) -> list[float]:
     return [float(v) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
 
 
+def _rows(values: np.ndarray) -> list[list[float]]:
+    """Each row of a 2-D array as a list of Python floats."""
+    rows: list[list[float]] = np.asarray(values, dtype=np.float64).tolist()
+    return rows
+
+
 def scene_geometry(model: mujoco.MjModel) -> dict[str, Any]:
     """Bodies, visible geoms, cameras and lighting of ``model`` as it is now (after a reset)."""
+    # Whole arrays to Python lists once (the same floats as element by element, in a fraction
+    # of the time: this runs at the end of every episode).
+    types, groups = model.geom_type.tolist(), model.geom_group.tolist()
+    alpha, matid = model.geom_rgba[:, 3].tolist(), model.geom_matid.tolist()
+    bodies, sizes = model.geom_bodyid.tolist(), _rows(model.geom_size)
+    positions, quats = _rows(model.geom_pos), _rows(model.geom_quat)
+    geom_rgba, mat_rgba = _rows(model.geom_rgba), _rows(model.mat_rgba)
     geoms = []
     for g in range(model.ngeom):
-        kind = GEOM_TYPES.get(int(model.geom_type[g]))
-        if kind is None or model.geom_group[g] >= VISIBLE_GROUPS or model.geom_rgba[g, 3] == 0:
+        kind = GEOM_TYPES.get(types[g])
+        if kind is None or groups[g] >= VISIBLE_GROUPS or alpha[g] == 0:
             continue
-        mat = int(model.geom_matid[g])
-        rgba = model.mat_rgba[mat] if mat >= 0 else model.geom_rgba[g]
         geoms.append(
             {
-                "body": int(model.geom_bodyid[g]),
+                "body": bodies[g],
                 "type": kind,
-                "size": _floats(model.geom_size[g]),
-                "pos": _floats(model.geom_pos[g]),
-                "quat": _floats(model.geom_quat[g]),
-                "rgba": _floats(rgba),
+                "size": sizes[g],
+                "pos": positions[g],
+                "quat": quats[g],
+                "rgba": mat_rgba[matid[g]] if matid[g] >= 0 else geom_rgba[g],
             }
         )
+    cam_pos, cam_quat, fovy = _rows(model.cam_pos), _rows(model.cam_quat), model.cam_fovy.tolist()
     cameras = [
         {
             "name": model.camera(c).name,
             "body": int(model.cam_bodyid[c]),
-            "pos": _floats(model.cam_pos[c]),
-            "quat": _floats(model.cam_quat[c]),
-            "fovy": float(model.cam_fovy[c]),
+            "pos": cam_pos[c],
+            "quat": cam_quat[c],
+            "fovy": fovy[c],
         }
         for c in range(model.ncam)
     ]
