@@ -391,6 +391,15 @@ class Spending:
         if usd:
             self._cells[self._slot] += usd
 
+    def slot_usd(self, slot: int) -> float:
+        """What ``slot`` alone has spent."""
+        return float(self._cells[slot])
+
+    def replace_slot(self, slot: int, usd: float) -> None:
+        """Set ``slot`` to ``usd``: how a Ray actor learns what the rest of the run, on other
+        machines, has spent (the driver tells it with each episode)."""
+        self._cells[slot] = usd
+
 
 class PolicyBase:
     """Sensible defaults for the optional parts of the Policy protocol."""
