@@ -391,9 +391,10 @@ class Spending:
         if usd:
             self._cells[self._slot] += usd
 
-    def slot_usd(self, slot: int) -> float:
-        """What ``slot`` alone has spent."""
-        return float(self._cells[slot])
+    @property
+    def mine(self) -> float:
+        """What this view's own slot has spent."""
+        return float(self._cells[self._slot])
 
     def replace_slot(self, slot: int, usd: float) -> None:
         """Set ``slot`` to ``usd``: how a Ray actor learns what the rest of the run, on other

@@ -121,12 +121,14 @@ class Host:
         self._host: Any = None
         self._sessions: dict[int, Any] = {}
         self._next = 0
-        self._ledger = Spending()
+        # 0: what the driver committed; 1: what the episodes in flight here spent so far
+        self._ledger = Spending(slots=2)
+        self._flight: dict[int, float] = {}
 
     def start(self, config: PolicyConfig, settings: RunSettings) -> tuple[Any, ...]:
         """Build the policy: ``("ready", info)`` or ``("fatal", (line, traceback))``."""
         try:
-            self._host, info = build_host(config, settings, self._ledger)
+            self._host, info = build_host(config, settings, self._ledger.for_slot(1))
         except BaseException as exc:
             return ("fatal", fatal_error(exc))
         return ("ready", info)
@@ -139,13 +141,21 @@ class Host:
         return self._next
 
     def call(
-        self, sid: int, op: str, args: tuple[Any, ...], observed: list[Observation]
+        self,
+        sid: int,
+        op: str,
+        args: tuple[Any, ...],
+        observed: list[Observation],
+        spent: float,
     ) -> tuple[Any, ...]:
         """``op`` (``reset``, ``act``, ``describe``) for session ``sid``, after passing on the
-        observations of the steps it queued since its last call; a reply tuple of
-        :mod:`harness.host`."""
+        observations of the steps it queued since its last call; ``spent``: what the
+        session's episode has spent so far (a budgeted policy here sees the committed total
+        plus every episode in flight). A reply tuple of :mod:`harness.host`."""
         from harness.host import error_reply
 
+        self._flight[sid] = spent
+        self._ledger.replace_slot(1, sum(self._flight.values()))
         session = self._sessions[sid]
         try:
             for observation in observed:
@@ -159,6 +169,7 @@ class Host:
     def release(self, sid: int) -> None:
         """Session ``sid`` is done."""
         session = self._sessions.pop(sid, None)
+        self._flight.pop(sid, None)
         if session is not None:
             self._host.release(session)
 
@@ -167,8 +178,12 @@ class Host:
         return bool(self._host.ping())
 
     def set_spent(self, usd: float) -> None:
-        """What the whole run has spent (the driver's ledger), for budgeted policies."""
+        """What the run's committed episodes spent (the driver's ledger)."""
         self._ledger.replace_slot(0, usd)
+
+    def spent(self) -> float:
+        """The committed total plus what the episodes in flight here spent so far."""
+        return self._ledger.usd
 
     def close(self) -> str | None:
         """Close the host; a warning when the policy's ``close`` raised or hung."""
@@ -180,7 +195,8 @@ class Host:
 class HostProxy:
     """An env worker's policy whose calls run in a :class:`Host` actor (the Ray counterpart of
     :class:`~harness.host.RemotePolicy`). Observations of queued steps travel with the next
-    call, so a session never has two calls in flight and their order is kept."""
+    call, so a session never has two calls in flight and their order is kept; so does what the
+    episode has spent so far (the env worker's ledger, set as ``spending`` by the evaluator)."""
 
     def __init__(self, step_timeout_s: float) -> None:
         self._timeout = step_timeout_s
@@ -192,6 +208,8 @@ class HostProxy:
         self.n_action_steps: int | None = None
         self.uses_images = True
         self.warmup_calls = 1
+        self.spending = Spending()
+        self._base = 0.0
 
     def bind(self, handle: Any, info: dict[str, Any], generation: int) -> None:
         """Use host ``handle`` (a new generation after a host was replaced)."""
@@ -206,6 +224,7 @@ class HostProxy:
     def reset(self, task: TaskSpec, episode: EpisodeSpec, env: Any = None) -> None:
         """Start an episode on the host."""
         self._observed = []
+        self._base = self.spending.mine
         self._request("reset", task, episode, None, timeout=READY_TIMEOUT_S)
 
     def act(self, observation: Observation) -> ActionChunk:
@@ -241,7 +260,8 @@ class HostProxy:
         try:
             if self._sid is None:
                 self._sid = ray.get(self._handle.open.remote(), timeout=READY_TIMEOUT_S)
-            ref = self._handle.call.remote(self._sid, op, args, observed)
+            spent = self.spending.mine - self._base
+            ref = self._handle.call.remote(self._sid, op, args, observed, spent)
             reply = ray.get(ref, timeout=timeout if timeout > 0 else None)
         except GetTimeoutError:
             self._drop()  # the session is still in that call on the host: a new one next
@@ -310,19 +330,19 @@ class EnvWorker:
         spent_elsewhere: float,
     ) -> tuple[Any, ...]:
         """Run one episode: ``("done", evaluated, facts, files, usd spent)`` or
-        ``("budget", message)``."""
+        ``("budget", message, usd spent)``."""
         assert self._evaluator is not None
         if host is not None and self._proxy is not None:
             self._proxy.bind(*host)
         self._ledger.replace_slot(0, spent_elsewhere)
-        before = self._ledger.slot_usd(1)
+        before = self._mine.mine
         try:
             evaluated = self._evaluator.evaluate(task, episode)
         except BudgetExceeded as exc:
-            return ("budget", str(exc))
+            return ("budget", str(exc), self._mine.mine - before)
         evaluated.result.extra["ray_node"] = ray.get_runtime_context().get_node_id()
         files = self._collect()
-        spent = self._ledger.slot_usd(1) - before
+        spent = self._mine.mine - before
         return ("done", evaluated, PolicyFacts.of(self._evaluator), files, spent)
 
     def _collect(self) -> dict[str, bytes]:
@@ -554,6 +574,8 @@ class RayExecutor:
             sink.commit(job, self._crash_episode(job, "sim_error", _reason(exc)), None)
             return 1
         if reply[0] == "budget":
+            self.spending.add(reply[2])
+            self._count_spent_in_flight()
             raise BudgetExceeded(reply[1])
         _, evaluated, facts, files, spent = reply
         self._failures = 0
@@ -580,6 +602,18 @@ class RayExecutor:
             evaluated.result.extra["requeued"] = self._attempts[job.key]
         sink.commit(job, evaluated, facts)
         return 1
+
+    def _count_spent_in_flight(self) -> None:
+        """Before a run stops at its budget: add what the episodes still in flight spent, as
+        their hosts know it (their env workers are stopped with them)."""
+        for host in self._hosts.values():
+            if not host.ready:
+                continue
+            try:
+                total = float(ray.get(host.handle.spent.remote(), timeout=HANG_GRACE_S))
+            except (RayError, GetTimeoutError):
+                continue
+            self.spending.add(max(0.0, total - self.spending.usd))
 
     def _on_worker_lost(self, job: Job, worker: _Actor, sink: Sink, reason: str) -> None:
         """An env worker died with ``job`` in flight: run it again, or record it as crashed."""

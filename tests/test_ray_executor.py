@@ -166,6 +166,20 @@ def test_a_host_crash_is_charged_to_the_episode_that_causes_it(
     assert load_run(tmp_path / "ray").record.status == "complete"
 
 
+def test_a_budget_holds_for_the_whole_cluster(cluster: Any, tmp_path: Path) -> None:
+    """Two env workers on two nodes share one budget through their host: together they stop
+    at it, not at twice it (each call costs 0.01 USD; an episode makes 40)."""
+    config = PolicyConfig.parse_args("bad", "mode=paid,cost=0.01,max_cost=0.25")
+    settings = RunSettings(
+        episodes=6, workers=2, executor="ray", ray_address=cluster.address, placement="host"
+    )
+    report = execute(config, "reach", settings, tmp_path / "ray", ["t"])
+    assert report.status == "stopped" and "max_cost 0.25 USD reached" in str(report.detail)
+    spent = load_run(tmp_path / "ray").record.latest.spent_usd
+    # Each session may start one call after the other pushed the total over the budget.
+    assert 0.25 <= spent <= 0.25 + 2 * 0.01 + 1e-9
+
+
 def _bench(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "harness", *args],
@@ -179,7 +193,7 @@ def _bench(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
 def test_killing_the_driver_and_running_again_resumes(cluster: Any, tmp_path: Path) -> None:
     out = tmp_path / "ray"
     args = ["run", "--policy", "bad", "--policy-args", "mode=slow,sleep=0.01", "--task", "reach"]
-    args += ["--episodes", "6", "--workers", "2", "--executor", "ray"]
+    args += ["--episodes", "6", "--workers", "2", "--executor", "ray", "--hosts", "2"]
     args += ["--ray-address", cluster.address, "--out", str(out)]
     env = {**os.environ, "VLA_BENCH_PLUGINS": "toyplugin"}
     driver = _bench(*args, env=env)

@@ -295,6 +295,10 @@ class BadPolicy(PolicyBase):
             time.sleep(30)
         if self.mode == "oob":
             return ActionChunk(np.full((1, 7), 5.0))
+        if self.mode == "paid":  # a priced call with a run budget, checked before each call
+            if self.spending.usd >= float(self.config.options["max_cost"]):
+                raise BudgetExceeded(f"max_cost {self.config.options['max_cost']} USD reached")
+            return ActionChunk(np.zeros((1, 7)), cost_usd=float(self.config.options["cost"]))
         if self.mode == "budget" and self.calls > 3:
             raise BudgetExceeded("max_cost 0.01 USD reached")
         if self.mode == "slow":
