@@ -130,6 +130,45 @@ def test_an_env_worker_lost_mid_episode_has_its_episode_run_again(
     assert_same_episodes(tmp_path / "ray", tmp_path / "local")
 
 
+def test_a_node_lost_mid_run_has_its_episodes_run_again_elsewhere(
+    cluster: Any, tmp_path: Path
+) -> None:
+    """A third node joins, gets one of three env workers, and is removed mid-run (its raylet
+    and every process on it killed, as when a machine goes away)."""
+    import threading
+
+    doomed = cluster.add_node(num_cpus=1, resources={"doomed": 1}, object_store_memory=80 * 2**20)
+    cluster.wait_for_nodes()
+    config = PolicyConfig.parse_args("bad", "mode=slow,sleep=0.03")
+    settings = RunSettings(episodes=9, workers=3, executor="ray", ray_address=cluster.address)
+    out = tmp_path / "ray"
+    failure: list[BaseException] = []
+
+    def drive() -> None:
+        try:
+            execute(config, "reach", settings, out, ["t"])
+        except BaseException as exc:
+            failure.append(exc)
+
+    driver = threading.Thread(target=drive)
+    driver.start()
+    deadline = time.monotonic() + 120
+    while not list(out.glob("parts/reach/*.episode.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cluster.remove_node(doomed)
+    driver.join(300)
+    assert not driver.is_alive() and not failure, failure
+    run = load_run(out)
+    assert run.record.status == "complete" and sorted(run.episodes["episode"]) == list(range(9))
+    requeued = run.record.latest.requeued
+    assert requeued, "no episode was in flight on the lost node"
+    assert all(r["attempt"] == 1 for r in requeued), requeued
+    assert all("died" in r["reason"] for r in requeued), requeued
+    local = RunSettings(episodes=9)
+    execute(config, "reach", local, tmp_path / "local", ["t"])
+    assert_same_episodes(out, tmp_path / "local")
+
+
 def test_an_episode_that_kills_its_worker_every_time_is_recorded_as_crashed(
     cluster: Any, tmp_path: Path
 ) -> None:
