@@ -35,11 +35,16 @@ exist on their node; the rest is the node's own. Ray is imported only by this mo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +81,9 @@ from harness.results import STEP_SCHEMA, EpisodeResult, atomic_write_bytes
 
 MAX_ATTEMPTS = 3
 """How many times an episode runs at most when its env worker actor keeps dying under it."""
+
+PLACEMENT_HINT_S = 30.0
+"""After this long without a started env worker, say what the Ray cluster lacks."""
 
 READY_TIMEOUT_S = 600.0
 """How long an env worker waits for a host actor to answer a reset or open (model loading)."""
@@ -258,11 +266,15 @@ class HostProxy:
 
         observed, self._observed = self._observed, []
         try:
-            if self._sid is None:
-                self._sid = ray.get(self._handle.open.remote(), timeout=READY_TIMEOUT_S)
-            spent = self.spending.mine - self._base
-            ref = self._handle.call.remote(self._sid, op, args, observed, spent)
-            reply = ray.get(ref, timeout=timeout if timeout > 0 else None)
+            # Ray cannot be interrupted by an exception from a signal handler (it turns into a
+            # SystemError), so the env worker's step alarm (harness.deadline) waits until Ray
+            # returns; the wait here ends at the same limit.
+            with _alarm_deferred():
+                if self._sid is None:
+                    self._sid = ray.get(self._handle.open.remote(), timeout=READY_TIMEOUT_S)
+                spent = self.spending.mine - self._base
+                ref = self._handle.call.remote(self._sid, op, args, observed, spent)
+                reply = ray.get(ref, timeout=timeout if timeout > 0 else None)
         except GetTimeoutError:
             self._drop()  # the session is still in that call on the host: a new one next
             if op == "act":
@@ -497,11 +509,18 @@ class RayExecutor:
     def _loop(self, queue: list[Job], sink: Sink) -> None:
         self._queue = queue
         in_flight = 0
+        began = time.monotonic()
         while queue or in_flight:
             if (stop := sink.stop_reason()) is not None:
                 queue.clear()
                 raise StopRun(stop)
             in_flight += self._dispatch()
+            waited = time.monotonic() - began
+            if not any(w.ready for w in self._workers.values()) and waited > PLACEMENT_HINT_S:
+                sink.phase(
+                    f"no env worker placed after {waited:.0f}s: each needs 1 free CPU in the "
+                    "Ray cluster (ray status shows them)"
+                )
             ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=1.0)
             for ref in ready:
                 kind, actor = self._pending.pop(ref)
@@ -676,6 +695,19 @@ class RayExecutor:
             extra={"crash": error},
         )
         return Evaluated(result, STEP_SCHEMA.empty_table(), {})
+
+
+@contextlib.contextmanager
+def _alarm_deferred() -> Iterator[None]:
+    """SIGALRM held back in this block (on the main thread), delivered when it ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _reason(exc: BaseException) -> str:

@@ -219,6 +219,23 @@ def test_a_budget_holds_for_the_whole_cluster(cluster: Any, tmp_path: Path) -> N
     assert 0.25 <= spent <= 0.25 + 2 * 0.01 + 1e-9
 
 
+def test_a_policy_hanging_in_its_host_actor_ends_its_episode_as_a_timeout(
+    cluster: Any, tmp_path: Path
+) -> None:
+    episodes = run(
+        tmp_path / "ray",
+        "bad",
+        "mode=hang,on_episode=0",
+        episodes=2,
+        placement="host",
+        step_timeout_s=1.0,
+        executor="ray",
+        ray_address=cluster.address,
+    )
+    assert list(episodes["outcome"]) == ["policy_timeout", "timeout"]
+    assert "1s" in episodes.set_index("episode").loc[0, "error"]
+
+
 def _bench(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "harness", *args],
