@@ -28,4 +28,4 @@ lint: setup
 # thread per worker only spins (an OpenVLA action took 1.3 s instead of 30 ms); it is set here,
 # for the whole run and the bench processes tests start, not by one plugin's conftest.
 test: lint
-	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(VENV)/pytest -n 2
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(VENV)/pytest -n 2 --dist loadgroup

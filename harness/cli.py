@@ -264,6 +264,23 @@ def plugins_cmd(as_json: bool) -> None:
 # -- run --------------------------------------------------------------------------------------
 
 
+def _check_ray(settings: Any) -> None:
+    """Refuse ``--executor ray`` with what cannot work there, and without Ray installed."""
+    import importlib.util
+
+    if settings.isolate == "none":
+        raise UserError("--executor ray runs episodes in Ray actors; drop --isolate none")
+    try:
+        installed = importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):  # a broken or blocked installation
+        installed = False
+    if not installed:
+        raise UserError(
+            "--executor ray needs Ray, which is not installed: pip install 'vla-bench[ray]' "
+            "(or drop --executor ray)"
+        )
+
+
 @main.command("run")
 @click.option("--policy", "policy_name", required=True, help="Policy name (bench list policies).")
 @click.option("--task", "task_name", required=True, help="Task or suite name (bench list tasks).")
@@ -277,10 +294,11 @@ def plugins_cmd(as_json: bool) -> None:
 )
 @click.option(
     "--workers",
+    "--env-workers",
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Worker processes running episodes in parallel.",
+    help="Env workers running episodes in parallel (processes, or Ray actors).",
 )
 @click.option("--policy-args", help="Backend options: k=v,k=v (checkpoint=, device=, dtype=, ...).")
 @click.option("--task-args", help="Task options: k=v,k=v (e.g. render=fast); part of the track.")
@@ -378,6 +396,34 @@ def plugins_cmd(as_json: bool) -> None:
     "the env holds while each chunk is in flight on a simulated clock (,align=start: chunks "
     "start at their first action).",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: processes on this machine; ray: env workers and policy hosts as Ray actors "
+    "across a cluster (needs the ray extra: pip install 'vla-bench[ray]').",
+)
+@click.option(
+    "--ray-address",
+    help="The Ray cluster to use (e.g. auto, 10.0.0.5:6379, ray://head:10001; default: "
+    "RAY_ADDRESS, else a cluster of this machine for this run).",
+)
+@click.option(
+    "--hosts",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --executor ray: policy host actors, each holding one model; env worker i uses "
+    "host i mod N.",
+)
+@click.option(
+    "--host-gpus",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="With --executor ray: GPUs each policy host actor reserves (fractions share a GPU).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @_fail_on_user_errors
 def run_cmd(
@@ -403,6 +449,10 @@ def run_cmd(
     out: Path | None,
     record: Path | None,
     timing: str,
+    executor: str,
+    ray_address: str | None,
+    hosts: int,
+    host_gpus: float,
     as_json: bool,
 ) -> None:
     """Roll a policy out on a task's track and score it."""
@@ -435,7 +485,13 @@ def run_cmd(
         max_errors=1 if fail_fast else max_errors,
         timing=timing,
         record=str(record.absolute()) if record is not None else None,
+        executor=executor,
+        ray_address=ray_address,
+        hosts=hosts,
+        host_gpus=host_gpus,
     )
+    if executor == "ray":
+        _check_ray(settings)
     registry().get("policy", policy_name)  # fail fast, with a suggestion, before any work
     total = sum(len(p.track.episodes) for p in plan_run(config, task_name, settings))
     if out is None:

@@ -391,6 +391,16 @@ class Spending:
         if usd:
             self._cells[self._slot] += usd
 
+    @property
+    def mine(self) -> float:
+        """What this view's own slot has spent."""
+        return float(self._cells[self._slot])
+
+    def replace_slot(self, slot: int, usd: float) -> None:
+        """Set ``slot`` to ``usd``: how a Ray actor learns what the rest of the run, on other
+        machines, has spent (the driver tells it with each episode)."""
+        self._cells[slot] = usd
+
 
 class PolicyBase:
     """Sensible defaults for the optional parts of the Policy protocol."""

@@ -278,7 +278,7 @@ def _worker_loop(
             phase(f"loading policy {config.name}")
             policy, traits = build_policy(config)
     except BaseException as exc:
-        conn.send(("fatal", worker_id, _fatal(exc)))
+        conn.send(("fatal", worker_id, fatal_error(exc)))
         raise
     deadline = Deadline(on_hang=on_hang)
     deadline.install()
@@ -323,33 +323,17 @@ def _host_main(
 ) -> None:
     _child_setup(inherit)
     try:
-        from harness.host import CopiesHost, PolicyHost, observes, serve
+        from harness.host import serve
 
         # A restarted host takes over the address its predecessor left behind.
         with contextlib.suppress(FileNotFoundError):
             os.unlink(address.path)
         listener = Listener(address.path, family="AF_UNIX", authkey=address.authkey)
-        policy, _ = build_policy(config)
-        if hasattr(policy, "spending"):
-            policy.spending = spending
-        host: Any
-        if callable(getattr(policy, "fork", None)):
-            host = PolicyHost(
-                policy, max_batch=settings.max_batch, max_wait_s=settings.max_wait_ms / 1000
-            )
-        else:
-            host = CopiesHost(policy, lambda: _build_copy(config, spending))
-        info = {
-            "n_action_steps": getattr(policy, "n_action_steps", None),
-            "uses_images": bool(getattr(policy, "uses_images", True)),
-            "warmup_calls": int(getattr(policy, "warmup_calls", 1)),
-            "observes": observes(policy),
-            "shared": isinstance(host, PolicyHost),
-        }
+        host, info = build_host(config, settings, spending)
         ready.send(("ready", info))
     except BaseException as exc:
         with contextlib.suppress(Exception):
-            ready.send(("fatal", _fatal(exc)))
+            ready.send(("fatal", fatal_error(exc)))
         os._exit(1)
     ready.close()
 
@@ -366,7 +350,47 @@ def _host_main(
         os._exit(0)
 
 
-def _fatal(exc: BaseException) -> tuple[str, str]:
+def build_host(
+    config: PolicyConfig, settings: RunSettings, spending: Spending
+) -> tuple[Any, dict[str, Any]]:
+    """The policy host for ``config`` (a :class:`~harness.host.PolicyHost` around a shared
+    policy, else a :class:`~harness.host.CopiesHost`) and what env workers need to know of it."""
+    from harness.host import CopiesHost, PolicyHost, observes
+
+    policy, _ = build_policy(config)
+    if hasattr(policy, "spending"):
+        policy.spending = spending
+    host: Any
+    if callable(getattr(policy, "fork", None)):
+        host = PolicyHost(
+            policy, max_batch=settings.max_batch, max_wait_s=settings.max_wait_ms / 1000
+        )
+    else:
+        host = CopiesHost(policy, lambda: _build_copy(config, spending))
+    info = {
+        "n_action_steps": getattr(policy, "n_action_steps", None),
+        "uses_images": bool(getattr(policy, "uses_images", True)),
+        "warmup_calls": int(getattr(policy, "warmup_calls", 1)),
+        "observes": observes(policy),
+        "shared": isinstance(host, PolicyHost),
+    }
+    return host, info
+
+
+def resolve_placement(placement: str, traits: PolicyTraits, name: str) -> str:
+    """Where the policy runs (``host`` or ``worker``) for ``--placement`` and its traits."""
+    if placement == "auto":
+        # Experts read the worker's simulator; pure-Python baselines cost nothing to copy.
+        placement = "worker" if traits.privileged or traits.in_process else "host"
+    if placement == "host" and traits.privileged:
+        raise ValueError(
+            f"policy {name!r} is privileged (reads the simulator): it runs beside "
+            "each env worker; drop --placement host"
+        )
+    return placement
+
+
+def fatal_error(exc: BaseException) -> tuple[str, str]:
     """(one line, full traceback) of an error that stops a child from starting."""
     import traceback
 
@@ -374,7 +398,7 @@ def _fatal(exc: BaseException) -> tuple[str, str]:
     return line, "".join(traceback.format_exception(exc))
 
 
-def _build_error(fatal: tuple[str, str]) -> PolicyBuildError:
+def build_error(fatal: tuple[str, str]) -> PolicyBuildError:
     error = PolicyBuildError(fatal[0])
     error.remote_traceback = fatal[1]  # type: ignore[attr-defined]
     return error
@@ -420,16 +444,7 @@ class ProcessExecutor:
     ) -> None:
         self.config, self.settings, self.out = config, settings, out
         self.invocation, self.spending = invocation, spending
-        placement = settings.placement
-        if placement == "auto":
-            # Experts read the worker's simulator; pure-Python baselines cost nothing to copy.
-            placement = "worker" if traits.privileged or traits.in_process else "host"
-        if placement == "host" and traits.privileged:
-            raise ValueError(
-                f"policy {config.name!r} is privileged (reads the simulator): it runs beside "
-                "each env worker; drop --placement host"
-            )
-        self.placement = placement
+        self.placement = resolve_placement(settings.placement, traits, config.name)
         self.warnings: list[str] = []
         self.crashes = 0
         self._context = process_context(fresh_process)
@@ -590,7 +605,7 @@ class ProcessExecutor:
         elif kind == "hung":
             worker.hung = (message[3], message[4])
         elif kind == "fatal":
-            raise _build_error(message[2])
+            raise build_error(message[2])
         elif kind == "budget":
             raise BudgetExceeded(message[3])
         elif kind == "done":
@@ -704,7 +719,7 @@ class ProcessExecutor:
         if message is None:
             return  # the host died before it could say; handled through its sentinel
         if message[0] == "fatal":
-            raise _build_error(message[1])
+            raise build_error(message[1])
         self._host_info = message[1]
         self._failures = 0
         sink.phase("policy host ready")

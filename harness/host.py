@@ -311,20 +311,34 @@ def _handle(conn: Connection, host: PolicyHost | CopiesHost, info: dict[str, Any
                 else:
                     raise ValueError(f"unknown request {op!r}")
                 conn.send(("ok", result))
-            except BudgetExceeded as exc:
-                deferred = None
-                conn.send(("err", "budget", str(exc)))
             except BaseException as exc:  # reported to the worker, never fatal here
-                from harness.episode import classify, describe_exception
-
                 deferred = None
-                kind = "policy_error" if isinstance(exc, KeyboardInterrupt | SystemExit) else None
                 with contextlib.suppress(OSError):
-                    conn.send(("err", kind or classify(exc), describe_exception(exc)))
+                    conn.send(error_reply(exc))
     finally:
         conn.close()
         if session is not None:
             host.release(session)
+
+
+def error_reply(exc: BaseException) -> tuple[str, str, str]:
+    """How a host reports a failed call: ``("err", kind, message)``, kind ``budget`` or the
+    outcome the error ends its episode with (read back by :func:`raise_reply`)."""
+    from harness.episode import classify, describe_exception
+
+    if isinstance(exc, BudgetExceeded):
+        return ("err", "budget", str(exc))
+    kind = "policy_error" if isinstance(exc, KeyboardInterrupt | SystemExit) else classify(exc)
+    return ("err", kind, describe_exception(exc))
+
+
+def raise_reply(reply: tuple[Any, ...]) -> Any:
+    """The value of an ``("ok", value)`` reply; an error reply raised as what it reports."""
+    if reply[0] == "ok":
+        return reply[1]
+    if reply[1] == "budget":
+        raise BudgetExceeded(reply[2])
+    raise HostError(reply[1], reply[2])
 
 
 class RemotePolicy:
@@ -427,8 +441,4 @@ class RemotePolicy:
         except BaseException:
             self._drop()  # interrupted mid-call: a late answer must not be read as the next
             raise
-        if reply[0] == "ok":
-            return reply[1]
-        if reply[1] == "budget":
-            raise BudgetExceeded(reply[2])
-        raise HostError(reply[1], reply[2])
+        return raise_reply(reply)

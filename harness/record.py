@@ -60,6 +60,10 @@ class RunSettings:
     max_errors: int | None = None
     timing: str = "sync"
     record: str | None = None
+    executor: str = "local"
+    ray_address: str | None = None
+    hosts: int = 1
+    host_gpus: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
@@ -161,6 +165,9 @@ class Invocation:
     spent_usd: float = 0.0
     load_before: tuple[float, ...] = ()
     load_after: tuple[float, ...] = ()
+    requeued: tuple[Mapping[str, Any], ...] = ()
+    """Episodes run again because their env worker actor died (``--executor ray``): task,
+    episode, attempt and the reason Ray gave."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +232,7 @@ class RunRecord:
                         "command": tuple(inv.get("command", ())),
                         "load_before": tuple(inv.get("load_before") or ()),
                         "load_after": tuple(inv.get("load_after") or ()),
+                        "requeued": tuple(inv.get("requeued") or ()),
                     }
                 )
                 for inv in data["invocations"]

@@ -458,16 +458,26 @@ def _execute(
         )
     ]
     total = sum(len(p.track.episodes) for p in planned)
-    inline = settings.isolate == "none" or (
-        settings.isolate == "auto" and settings.workers == 1 and traits.in_process
+    inline = settings.executor == "local" and (
+        settings.isolate == "none"
+        or (settings.isolate == "auto" and settings.workers == 1 and traits.in_process)
     )
-    spending = Spending(slots=1 if inline else settings.workers + 1)
+    local_processes = not inline and settings.executor == "local"
+    spending = Spending(slots=settings.workers + 1 if local_processes else 1)
     committer = _Committer(
         store, record, total, total - len(work), settings, observer, background=inline
     )
-    executor: InlineExecutor | ProcessExecutor
+    executor: Any
     if inline:
         executor = InlineExecutor(config, settings, store.root, invocation, spending)
+    elif settings.executor == "ray":
+        if not (settings.ray_address or os.environ.get("RAY_ADDRESS")):
+            # A Ray cluster of this machine for this run: its processes bind 127.0.0.1 only
+            # (Ray's single-machine mode, read from the environment when Ray is imported).
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        from harness.ray_executor import RayExecutor  # the only import of Ray
+
+        executor = RayExecutor(config, settings, store.root, invocation, spending, traits=traits)
     else:
         executor = ProcessExecutor(
             config,
@@ -514,6 +524,7 @@ def _execute(
                     ran=committer.ran,
                     spent_usd=spending.usd,
                     load_after=_load(),
+                    requeued=tuple(getattr(executor, "requeued", ())),
                 )
                 record = dataclasses.replace(
                     record,

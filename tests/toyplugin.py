@@ -237,7 +237,9 @@ class _Unprintable(Exception):
 
 class BadPolicy(PolicyBase):
     """Misbehaves according to ``--policy-args mode=...``; ``on_episode=K`` misbehaves only in
-    episode K (behaving like ``mode=ok`` elsewhere); ``mark=DIR`` touches a file per call."""
+    episode K (behaving like ``mode=ok`` elsewhere); ``mark=DIR`` touches a file per call;
+    ``once=FILE`` misbehaves only while FILE does not exist, and creates it first (a process
+    lost once, say with its machine)."""
 
     warmup_calls = 0
 
@@ -258,6 +260,10 @@ class BadPolicy(PolicyBase):
             Path(self.mark, f"{os.getpid()}-{self.calls}").touch()
         if self.only is not None and int(self.only) != self.episode:
             return ActionChunk(np.zeros((1, 7)))
+        if once := self.config.options.get("once"):
+            if Path(once).exists():
+                return ActionChunk(np.zeros((1, 7)))
+            Path(once).touch()
         if self.mode == "segfault":
             os.kill(os.getpid(), signal.SIGSEGV)
         if self.mode == "exit":
@@ -289,6 +295,10 @@ class BadPolicy(PolicyBase):
             time.sleep(30)
         if self.mode == "oob":
             return ActionChunk(np.full((1, 7), 5.0))
+        if self.mode == "paid":  # a priced call with a run budget, checked before each call
+            if self.spending.usd >= float(self.config.options["max_cost"]):
+                raise BudgetExceeded(f"max_cost {self.config.options['max_cost']} USD reached")
+            return ActionChunk(np.zeros((1, 7)), cost_usd=float(self.config.options["cost"]))
         if self.mode == "budget" and self.calls > 3:
             raise BudgetExceeded("max_cost 0.01 USD reached")
         if self.mode == "slow":
