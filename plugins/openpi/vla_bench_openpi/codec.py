@@ -132,7 +132,7 @@ def _array(obj: dict[Any, Any]) -> np.ndarray:
         )
     if dtype.itemsize == 0:
         raise WireFormatError(f"array dtype {dtype.str!r} has no size")
-    return np.frombuffer(data, dtype=dtype).reshape(shape)
+    return np.ndarray(shape, dtype, buffer=data)
 
 
 def _scalar(obj: dict[Any, Any]) -> np.generic:
