@@ -397,3 +397,39 @@ def test_calls_on_the_policy_never_overlap_whichever_thread_makes_them() -> None
             t.join(60)
     assert len(answers) == 60
     assert policy.log["overlaps"] == 0
+
+
+class _Timed(ToyPolicy):
+    """The toy taking ``delay`` seconds per act and noting the thread each act ran on."""
+
+    def __init__(self, config: Any, delay: float = 0.0, threads: list[str] | None = None) -> None:
+        super().__init__(config)
+        self.delay = delay
+        self.threads = threads if threads is not None else []
+
+    def fork(self) -> _Timed:
+        return _Timed(self.config, self.delay, self.threads)
+
+    def act(self, observation: Any) -> Any:
+        self.threads.append(threading.current_thread().name)
+        time.sleep(self.delay)
+        return super().act(observation)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.03])
+def test_quick_acts_of_a_lone_client_skip_the_host_thread_and_slow_ones_keep_to_it(
+    delay: float,
+) -> None:
+    from harness.contract import PolicyConfig
+
+    policy = _Timed(PolicyConfig("toy"), delay)
+    with thread_server(policy, task=make_task(), max_batch=4) as (_, url), connect(url) as ws:
+        ws.recv()
+        for _ in range(6):
+            ws.send(LIBERO_FRAME)
+            assert codec.unpack(ws.recv())["actions"].shape == (3, 7)
+    on_host = [name == "vla-bench-host" for name in policy.threads]
+    if delay:  # the server's thread stays free for pings and other connections meanwhile
+        assert all(on_host)
+    else:  # the first act's time is not known yet; later ones need no hand-over
+        assert on_host[0] and not all(on_host[1:])

@@ -18,8 +18,8 @@ second request on); ``GET /healthz`` answers 200. Where it differs, it is on pur
   ``fork()``, else on a copy of the policy of its own (:class:`~harness.host.CopiesHost`).
   A session outlives its connection and serves the next one (every connection starts with a
   reset), so reconnecting clients cost no new fork or copy. While no batch can form (one
-  client, or ``max_batch`` 1) the shared host's ``act`` runs on the server's own thread, as in
-  openpi's server, saving the hand-over to the host thread;
+  client, or ``max_batch`` 1) a quick ``act`` of the shared host (see :data:`QUICK_ACT_S`) runs
+  on the server's own thread, as in openpi's server, saving the hand-over to the host thread;
 - the vla-bench extension (episode resets, chunk details) is available to clients that ask,
   see :mod:`vla_bench_openpi.extension`.
 """
@@ -48,6 +48,11 @@ from vla_bench_openpi import codec, extension
 from vla_bench_openpi.layouts import LayoutError, accepted_keys, from_wire
 
 logger = logging.getLogger("vla_bench_openpi.server")
+
+QUICK_ACT_S = 0.01
+"""Acts that took less (the last time) may run on the server's own thread. A slower one goes to
+the host thread, where the hand-over (about 0.1 ms) is under 1% of it and the server keeps
+answering pings, health checks and new connections meanwhile."""
 
 UNAUTHORIZED = "missing or wrong API key: send the header 'Authorization: Api-Key <key>'\n"
 
@@ -213,17 +218,19 @@ class PolicyServer:
         except LayoutError as exc:
             raise BadRequest(str(exc)) from None
         began = time.monotonic()
-        if isinstance(session, HostSession):
-            # Alone on an idle host, the act runs right here: no hand-over to the host thread
-            # and back (it blocks this loop, as openpi's server does; no batch was possible).
+        here = None
+        if isinstance(session, HostSession) and state.quick:
+            # Alone on an idle host, a quick act runs right here: no hand-over to the host
+            # thread and back (it blocks this loop, as openpi's server does; no batch was
+            # possible).
             here = session.act_here(observation)
-            chunk: ActionChunk = (
-                here
-                if here is not None
-                else await asyncio.wrap_future(session.submit_act(observation))
-            )
+        if here is not None:
+            chunk: ActionChunk = here
+        elif isinstance(session, HostSession):
+            chunk = await asyncio.wrap_future(session.submit_act(observation))
         else:  # a copy of its own: its act blocks, so it runs on the pool
             chunk = await self._call(session.act, observation)
+        state.quick = time.monotonic() - began < QUICK_ACT_S
         return self._reply(chunk, (time.monotonic() - began) * 1e3, state.extended)
 
     async def _guarded(self, ws: ServerConnection, work: Awaitable[Any]) -> tuple[bool, Any]:
@@ -290,6 +297,7 @@ class _Conversation:
     task: TaskSpec | None
     extended: bool = False  # the client uses the vla-bench extension
     prev_total_ms: float | None = None
+    quick: bool = False  # its last act took under QUICK_ACT_S (the first one is not known to)
 
 
 def _version() -> str:
