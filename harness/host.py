@@ -1,12 +1,16 @@
 """The policy host: one policy (one loaded model) serving many episodes with dynamic batching.
 
 :class:`PolicyHost` holds a :class:`~harness.contract.SharedPolicy`. Each episode gets a
-*session* (``policy.fork()``: the model shared, the episode state its own). Every call on the
-policy runs on one host thread, in order, so the policy never sees two threads: ``act``
-requests from different sessions that arrive within ``max_wait_s`` of each other (up to
-``max_batch``) are answered by one ``act_batch`` call, which the policy implements as one
-forward pass (the default loops ``act``). When a batch raises, each of its sessions is asked
-again alone, so an error is charged to the session that caused it.
+*session* (``policy.fork()``: the model shared, the episode state its own; a released session
+is handed to the next :meth:`~PolicyHost.open`, whose reset clears it). Calls on the policy run
+on one host thread, in order, so the policy never sees two calls at once: ``act`` requests
+from different sessions that arrive within ``max_wait_s`` of each other (up to ``max_batch``)
+are answered by one ``act_batch`` call, which the policy implements as one forward pass (the
+default loops ``act``). When a batch raises, each of its sessions is asked again alone, so an
+error is charged to the session that caused it. When no batch could form (one open session, or
+``max_batch`` 1) and the host is idle, :meth:`HostSession.act_here` runs the ``act`` on the
+caller's thread instead, still never at the same time as another call: a request then costs no
+hand-over between threads.
 
 The host serves threads of its own process (:meth:`PolicyHost.open`, used by ``bench serve``)
 and, through :func:`serve`, env-worker processes connecting over a Unix socket
@@ -76,33 +80,65 @@ class PolicyHost:
         self._act_batch: Callable[[Sequence[Any], Sequence[Observation]], list[ActionChunk]] = (
             act_batch if callable(act_batch) else act_each
         )
-        self._calls: queue.Queue[_Call | None] = queue.Queue()
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._active = 0  # open sessions: a batch never waits for more requests than that
+        self._spare: list[HostSession] = []  # released sessions, for the next open()
+        self._sessions_lock = threading.Lock()
+        # Held while a call runs on the policy, by the host thread or by act_here's caller.
+        self._running = threading.Lock()
+        self._pending = 0  # calls submitted and not yet answered
+        self._pending_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="vla-bench-host", daemon=True)
         self._thread.start()
         self.batches: list[int] = []  # sizes of the act batches served (for benchmarks)
 
     def open(self) -> HostSession:
-        """A new session (its policy state is made on the host thread)."""
+        """A session: a released one (its next reset clears it), else a new fork (made on the
+        host thread)."""
+        with self._sessions_lock:
+            session = self._spare.pop() if self._spare else None
+            if session is not None:
+                self._active += 1
+                return session
         session = HostSession(self, self.call(None, "fork"))
-        self._active += 1
+        with self._sessions_lock:
+            self._active += 1
         return session
 
     def release(self, session: Any) -> None:
-        """A session is done (its stream of episodes ended)."""
-        self._active = max(0, self._active - 1)
+        """A session is done (its stream of episodes ended); the next :meth:`open` may reuse it."""
+        with self._sessions_lock:
+            self._active = max(0, self._active - 1)
+            if isinstance(session, HostSession) and session not in self._spare:
+                self._spare.append(session)
 
     def call(self, session: Any, op: str, *args: Any) -> Any:
         """Run ``op`` for ``session`` on the host thread and wait for its result."""
-        future: Future[Any] = Future()
-        self._calls.put(_Call(session, op, args, future))
-        return future.result()
+        return self.submit(session, op, *args).result()
 
     def submit(self, session: Any, op: str, *args: Any) -> Future[Any]:
         """Queue ``op`` for ``session`` without waiting."""
         future: Future[Any] = Future()
+        with self._pending_lock:
+            self._pending += 1
         self._calls.put(_Call(session, op, args, future))
         return future
+
+    def act_here(self, session: Any, observation: Observation) -> ActionChunk | None:
+        """``session``'s act on this thread, when the host is idle and no batch could form;
+        None otherwise (then submit it). Never runs at the same time as another call."""
+        if min(self.max_batch, self._active) > 1 or self._pending:
+            return None
+        if not self._running.acquire(blocking=False):
+            return None
+        try:
+            if self._pending:  # queued meanwhile: it goes first, the order of calls is kept
+                return None
+            self.batches.append(1)
+            chunk: ActionChunk = session.act(observation)
+            return chunk
+        finally:
+            self._running.release()
 
     def ping(self) -> bool:
         """True once the host thread has served every call queued before this one."""
@@ -122,7 +158,9 @@ class PolicyHost:
             if call is None:
                 return
             if call.op != "act":
-                self._run_one(call)
+                with self._running:
+                    self._run_one(call)
+                self._answered(1)
                 continue
             batch = [call]
             deadline = time.monotonic() + self.max_wait_s
@@ -140,7 +178,13 @@ class PolicyHost:
                     pending.append(nxt)  # type: ignore[arg-type]  # served next, in order
                     break
                 batch.append(nxt)
-            self._run_batch(batch)
+            with self._running:
+                self._run_batch(batch)
+            self._answered(len(batch))
+
+    def _answered(self, n: int) -> None:
+        with self._pending_lock:
+            self._pending -= n
 
     def _run_one(self, call: _Call) -> None:
         try:
@@ -203,6 +247,11 @@ class HostSession:
         """The chunk for ``observation``, possibly computed in a batch with other sessions."""
         chunk: ActionChunk = self._host.call(self._state, "act", observation)
         return chunk
+
+    def act_here(self, observation: Observation) -> ActionChunk | None:
+        """The chunk computed on this thread when no batch could form and the host is idle,
+        else None (see :meth:`PolicyHost.act_here`)."""
+        return self._host.act_here(self._state, observation)
 
     def submit_act(self, observation: Observation) -> Future[ActionChunk]:
         """:meth:`act` without waiting: the chunk (or the error) arrives in the future, so an

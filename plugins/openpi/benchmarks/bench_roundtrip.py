@@ -3,8 +3,11 @@
 The request is what openpi's LIBERO example sends: two 224x224x3 uint8 images, an 8-d state
 and a prompt; the policy is a dummy answering a 10x7 zero chunk, so the figure is the protocol
 (encode, WebSocket over 127.0.0.1, decode, the server's own work) and nothing else. Server and
-client are separate processes, as in use. openpi's reference on this kind of machine: p50
-0.32 ms with a dummy policy.
+client are separate processes, as in use; our server batches (``max_batch`` 8, 5 ms), as
+``bench serve --max-batch 8`` would, so a lone client's requests must skip the batching wait.
+Besides wall-clock percentiles it prints each server's CPU time per request (read from
+/proc), a figure that a busy shared machine disturbs far less. openpi's reference on this kind
+of machine: p50 0.32 ms with a dummy policy.
 
     python plugins/openpi/benchmarks/bench_roundtrip.py [--requests 500] [--rounds 5]
 
@@ -34,6 +37,13 @@ from typing import Any
 
 HERE = Path(__file__).resolve()
 REFERENCE_P50_MS = 0.32
+WARMUP = 100  # requests before the timed ones
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (from Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def request() -> dict[str, Any]:
@@ -72,7 +82,7 @@ def serve_ours() -> None:
         tuple(f"s{i}" for i in range(8)), {"agentview": (224, 224), "wrist": (224, 224)},
     )  # fmt: skip
     policy = Dummy(PolicyConfig("dummy"))
-    host = PolicyHost(policy, max_batch=1)
+    host = PolicyHost(policy, max_batch=8, max_wait_s=0.005)
     server = PolicyServer("dummy", policy, host, ServerSettings(port=0), task=task)
     asyncio.run(server.run(lambda port: print(f"serving on {port}", flush=True)))
 
@@ -101,7 +111,7 @@ def serve_openpi(server_file: str) -> None:
 
 
 def client(kind: str, url: str, n: int) -> None:
-    """Time ``n`` requests (after 100 warm-up ones); print their round trips (ms) as JSON."""
+    """Time ``n`` requests (after the warm-up ones); print their round trips (ms) as JSON."""
     import numpy as np
 
     obs = request()
@@ -116,7 +126,7 @@ def client(kind: str, url: str, n: int) -> None:
         connection = Connection(Endpoint(url))
         connection.open()
         infer = connection.request
-    for _ in range(100):
+    for _ in range(WARMUP):
         infer(obs)
     times = np.empty(n)
     for i in range(n):
@@ -167,31 +177,39 @@ def main() -> None:
           "prompt per pair, pairs interleaved")  # fmt: skip
     started = {name: start(command) for name, command in servers.items()}
     samples: dict[tuple[str, str], list[float]] = {}
+    server_cpu: dict[tuple[str, str], list[float]] = {}
     try:
         # Rounds interleave the pairs so that a change in the machine's load hits all alike.
         for _ in range(args.rounds):
-            for server_name, (_, url) in started.items():
+            for server_name, (process, url) in started.items():
                 for client_name, client_cmd in clients.items():
+                    cpu = cpu_seconds(process.pid)
                     out = subprocess.run(
                         [*client_cmd, "--url", url, "--requests", str(args.requests)],
                         capture_output=True,
                         text=True,
                         check=True,
                     )
+                    per_request = (cpu_seconds(process.pid) - cpu) / (args.requests + WARMUP)
                     times = json.loads(out.stdout.strip().splitlines()[-1])
                     samples.setdefault((server_name, client_name), []).extend(times)
+                    server_cpu.setdefault((server_name, client_name), []).append(per_request)
     finally:
         for process, _ in started.values():
             process.terminate()
             process.wait(10)
     import numpy as np
 
-    print(f"{'server':<22} {'client':<22} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8}")
+    print(
+        f"{'server':<22} {'client':<22} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8} "
+        f"{'server CPU ms':>14}"
+    )
     for (server_name, client_name), times in samples.items():
         ms = np.asarray(times)
+        cpu_ms = np.median(server_cpu[server_name, client_name]) * 1e3
         print(
             f"{server_name:<22} {client_name:<22} {np.percentile(ms, 50):>8.3f} "
-            f"{np.percentile(ms, 95):>8.3f} {ms.mean():>8.3f}"
+            f"{np.percentile(ms, 95):>8.3f} {ms.mean():>8.3f} {cpu_ms:>14.3f}"
         )
     load = os.getloadavg()
     print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")

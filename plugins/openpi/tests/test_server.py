@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 import websockets
 import websockets.sync.client
 from openpi_kit import make_observation, make_task, thread_server, toy
+from openpi_toy import ToyPolicy
 from vla_bench_openpi import codec, extension
 
 from harness.contract import EpisodeSpec
@@ -313,3 +315,121 @@ def test_reset_extension_is_confirmed_and_adds_chunk_details() -> None:
     details = reply[extension.CHUNK]
     assert details["model_time_s"] == pytest.approx(1e-4) and details["info"] == {"batch": 1}
     np.testing.assert_array_equal(reply["actions"], reference(task, [observation], seed=77)[0])
+
+
+class _Watched(ToyPolicy):
+    """The toy, slowed down, counting forks and noting any two calls that overlap."""
+
+    def __init__(self, config: Any, log: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self.log = log if log is not None else {"forks": 0, "busy": threading.Lock(), "overlaps": 0}
+
+    def _enter(self) -> None:
+        if not self.log["busy"].acquire(blocking=False):
+            self.log["overlaps"] += 1
+            self.log["busy"].acquire()
+        time.sleep(0.002)  # long enough for a call on another thread to run into this one
+        self.log["busy"].release()
+
+    def fork(self) -> _Watched:
+        self._enter()
+        self.log["forks"] += 1
+        return _Watched(self.config, self.log)
+
+    def reset(self, task: Any, episode: EpisodeSpec, env: Any) -> None:
+        self._enter()
+        super().reset(task, episode, env)
+
+    def act(self, observation: Any) -> Any:
+        self._enter()
+        return super().act(observation)
+
+
+def test_a_lone_client_waits_for_no_batch_once_the_others_have_gone() -> None:
+    from harness.contract import PolicyConfig
+
+    task = make_task()
+    policy = _Watched(PolicyConfig("toy"))
+    with thread_server(policy, task=task, max_batch=4, max_wait_s=0.5) as (_, url):
+        with connect(url) as a:
+            a.recv()
+            with connect(url) as b:
+                b.recv()
+                b.send(LIBERO_FRAME)  # two clients: a lone request waits for its peer
+                b.recv()
+            a.send(LIBERO_FRAME)  # may still have waited: the server sees b go a moment later
+            a.recv()
+            started = time.monotonic()
+            for _ in range(3):  # b has gone: no wait for it
+                a.send(LIBERO_FRAME)
+                reply = codec.unpack(a.recv())
+            assert time.monotonic() - started < 0.5
+            assert reply["actions"].shape == (3, 7)
+        with connect(url) as c:  # a returning client takes a session over: no new fork
+            c.recv()
+            c.send(LIBERO_FRAME)
+            c.recv()
+    assert policy.log["forks"] == 2
+
+
+def test_calls_on_the_policy_never_overlap_whichever_thread_makes_them() -> None:
+    from harness.contract import PolicyConfig
+
+    task = make_task()
+    policy = _Watched(PolicyConfig("toy"))
+    answers: list[Any] = []
+    # max_batch 1: every act may run on the server's thread while the host thread forks and
+    # resets for connecting clients.
+    with thread_server(policy, task=task, max_batch=1) as (_, url):
+
+        def client(i: int) -> None:
+            for _ in range(10):  # each connection resets on the host thread
+                with connect(url) as ws:
+                    ws.recv()
+                    for _ in range(2):
+                        ws.send(LIBERO_FRAME)
+                        answers.append(codec.unpack(ws.recv())["actions"])
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert len(answers) == 60
+    assert policy.log["overlaps"] == 0
+
+
+class _Timed(ToyPolicy):
+    """The toy taking ``delay`` seconds per act and noting the thread each act ran on."""
+
+    def __init__(self, config: Any, delay: float = 0.0, threads: list[str] | None = None) -> None:
+        super().__init__(config)
+        self.delay = delay
+        self.threads = threads if threads is not None else []
+
+    def fork(self) -> _Timed:
+        return _Timed(self.config, self.delay, self.threads)
+
+    def act(self, observation: Any) -> Any:
+        self.threads.append(threading.current_thread().name)
+        time.sleep(self.delay)
+        return super().act(observation)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.03])
+def test_quick_acts_of_a_lone_client_skip_the_host_thread_and_slow_ones_keep_to_it(
+    delay: float,
+) -> None:
+    from harness.contract import PolicyConfig
+
+    policy = _Timed(PolicyConfig("toy"), delay)
+    with thread_server(policy, task=make_task(), max_batch=4) as (_, url), connect(url) as ws:
+        ws.recv()
+        for _ in range(6):
+            ws.send(LIBERO_FRAME)
+            assert codec.unpack(ws.recv())["actions"].shape == (3, 7)
+    on_host = [name == "vla-bench-host" for name in policy.threads]
+    if delay:  # the server's thread stays free for pings and other connections meanwhile
+        assert all(on_host)
+    else:  # the first act's time is not known yet; later ones need no hand-over
+        assert on_host[0] and not all(on_host[1:])

@@ -19,7 +19,9 @@ read-only views of the frame (no copy), as openpi's are.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import msgpack
@@ -34,6 +36,7 @@ DEFAULT_MAX_DEPTH = 32
 _ARRAY_KEYS = frozenset({b"__ndarray__", b"data", b"dtype", b"shape"})
 _SCALAR_KEYS = frozenset({b"__npgeneric__", b"data", b"dtype"})
 _SCALAR_DATA = (bool, int, float, str, bytes)
+_CONTAINERS = (dict, list, msgpack.ExtType, msgpack.Timestamp)
 
 
 class WireFormatError(ValueError):
@@ -73,11 +76,23 @@ class Packer:
     """Encodes messages; one per connection (it reuses its buffer, as msgpack's Packer does)."""
 
     def __init__(self) -> None:
-        self._packer = msgpack.Packer(default=_to_wire)
+        self._packer = msgpack.Packer(default=_to_wire, autoreset=False)
 
     def pack(self, message: Any) -> bytes:
         """The frame for ``message`` (bytes identical to ``openpi_client.msgpack_numpy``'s)."""
-        return self._packer.pack(message)
+        self._packer.reset()
+        self._packer.pack(message)
+        return self._packer.bytes()
+
+    @contextlib.contextmanager
+    def packed(self, message: Any) -> Iterator[memoryview]:
+        """The frame for ``message`` as a view of this packer's buffer, valid inside the
+        ``with`` block: one copy of the images fewer than :meth:`pack`, for a sender that is
+        done with the frame when its send returns (a WebSocket client masks it into a copy)."""
+        self._packer.reset()
+        self._packer.pack(message)
+        with self._packer.getbuffer() as view:
+            yield view
 
 
 def pack(message: Any) -> bytes:
@@ -101,15 +116,13 @@ def _dtype(text: Any) -> np.dtype[Any]:
 
 
 def _array(obj: dict[Any, Any]) -> np.ndarray:
-    if set(obj) != _ARRAY_KEYS:
+    if obj.keys() != _ARRAY_KEYS:
         raise WireFormatError(f"array map must have exactly the keys {sorted(_ARRAY_KEYS)}")
     data, shape = obj[b"data"], obj[b"shape"]
     dtype = _dtype(obj[b"dtype"])
-    if not isinstance(data, bytes):
+    if type(data) is not bytes:
         raise WireFormatError("array data must be msgpack bin (bytes)")
-    if not isinstance(shape, list) or not all(
-        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
-    ):
+    if type(shape) is not list or any(type(n) is not int or n < 0 for n in shape):
         raise WireFormatError(f"array shape must be a list of non-negative integers, got {shape}")
     expected = math.prod(shape) * dtype.itemsize
     if expected != len(data):
@@ -119,7 +132,7 @@ def _array(obj: dict[Any, Any]) -> np.ndarray:
         )
     if dtype.itemsize == 0:
         raise WireFormatError(f"array dtype {dtype.str!r} has no size")
-    return np.frombuffer(data, dtype=dtype).reshape(shape)
+    return np.ndarray(shape, dtype, buffer=data)
 
 
 def _scalar(obj: dict[Any, Any]) -> np.generic:
@@ -144,20 +157,23 @@ def _from_wire(obj: dict[Any, Any]) -> Any:
 
 
 def _check_depth(message: Any, max_depth: int) -> None:
-    stack = [(message, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        elif isinstance(item, msgpack.ExtType | msgpack.Timestamp):
-            raise WireFormatError("msgpack extension types are not part of openpi's wire format")
-        else:
-            continue
+    # Level by level, visiting containers only: arrays and scalars (most of a frame) cost
+    # one type check each.
+    level = [message] if isinstance(message, _CONTAINERS) else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > max_depth:
             raise WireFormatError(f"message nests deeper than {max_depth} maps or lists")
-        stack.extend((child, depth + 1) for child in children)
+        below: list[Any] = []
+        for item in level:
+            if isinstance(item, msgpack.ExtType | msgpack.Timestamp):
+                raise WireFormatError(
+                    "msgpack extension types are not part of openpi's wire format"
+                )
+            children = item.values() if type(item) is dict else item
+            below.extend(child for child in children if isinstance(child, _CONTAINERS))
+        level = below
 
 
 def unpack(frame: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:

@@ -157,7 +157,8 @@ class Connection:
         self.open()
         assert self._ws is not None
         try:
-            self._ws.send(self._packer.pack(message))
+            with self._packer.packed(message) as frame:
+                self._ws.send(frame)
             return self._decode(self._ws.recv(timeout=self.endpoint.timeout_s))
         except BaseException as exc:
             self.close()
