@@ -350,6 +350,24 @@ def _host_main(
         os._exit(0)
 
 
+def crashed_episode(job: Job, invocation: int, outcome: str, error: str, crash: str) -> Evaluated:
+    """The record of an episode whose process died under it: no steps, ``outcome`` and
+    ``error`` say why, ``extra["crash"]`` how the process ended."""
+    result = EpisodeResult(
+        task=job.task,
+        episode=job.episode.index,
+        seed=job.episode.seed,
+        instruction="",
+        success=False,
+        outcome=outcome,
+        steps=0,
+        error=error,
+        invocation=invocation,
+        extra={"crash": crash},
+    )
+    return Evaluated(result, STEP_SCHEMA.empty_table(), {})
+
+
 def build_host(
     config: PolicyConfig, settings: RunSettings, spending: Spending
 ) -> tuple[Any, dict[str, Any]]:
@@ -670,19 +688,7 @@ class ProcessExecutor:
         else:
             outcome = "sim_error"
             error = f"the env worker process died while simulating ({status})"
-        result = EpisodeResult(
-            task=job.task,
-            episode=job.episode.index,
-            seed=job.episode.seed,
-            instruction="",
-            success=False,
-            outcome=outcome,
-            steps=0,
-            error=error,
-            invocation=self.invocation,
-            extra={"crash": status},
-        )
-        return Evaluated(result, STEP_SCHEMA.empty_table(), {})
+        return crashed_episode(job, self.invocation, outcome, error, status)
 
     def _host_exit(self) -> str:
         """How the host that a worker just lost ended (it may already have been replaced)."""

@@ -62,7 +62,7 @@ from harness.contract import (
     TaskSpec,
 )
 from harness.deadline import HANG_GRACE_S, Deadline
-from harness.evaluate import EpisodeEvaluator, Evaluated
+from harness.evaluate import EpisodeEvaluator
 from harness.executors import (
     CLOSE_TIMEOUT_S,
     MAX_START_FAILURES,
@@ -72,12 +72,13 @@ from harness.executors import (
     StopRun,
     build_error,
     build_host,
+    crashed_episode,
     fatal_error,
     resolve_placement,
 )
 from harness.policies import PolicyBuildError, PolicyTraits, build_policy
 from harness.record import RunSettings
-from harness.results import STEP_SCHEMA, EpisodeResult, atomic_write_bytes
+from harness.results import atomic_write_bytes
 
 MAX_ATTEMPTS = 3
 """How many times an episode runs at most when its env worker actor keeps dying under it."""
@@ -590,7 +591,11 @@ class RayExecutor:
             return 1
         except RayError as exc:  # the actor's own code raised: a bug, recorded with the episode
             self.crashes += 1
-            sink.commit(job, self._crash_episode(job, "sim_error", _reason(exc)), None)
+            sink.commit(
+                job,
+                crashed_episode(job, self.invocation, "sim_error", _reason(exc), _reason(exc)),
+                None,
+            )
             return 1
         if reply[0] == "budget":
             self.spending.add(reply[2])
@@ -653,7 +658,7 @@ class RayExecutor:
         self.crashes += 1
         outcome = "policy_crash" if self.placement == "worker" else "sim_error"
         text = f"its env worker actor died {len(attempts)} times running it (last: {reason})"
-        evaluated = self._crash_episode(job, outcome, text)
+        evaluated = crashed_episode(job, self.invocation, outcome, text, reason)
         evaluated.result.extra["requeued"] = attempts
         sink.commit(job, evaluated, None)
 
@@ -680,21 +685,6 @@ class RayExecutor:
         ray.kill(host.handle)
         self._start_host(host.id, host.generation + 1)
         return True
-
-    def _crash_episode(self, job: Job, outcome: str, error: str) -> Evaluated:
-        result = EpisodeResult(
-            task=job.task,
-            episode=job.episode.index,
-            seed=job.episode.seed,
-            instruction="",
-            success=False,
-            outcome=outcome,
-            steps=0,
-            error=error,
-            invocation=self.invocation,
-            extra={"crash": error},
-        )
-        return Evaluated(result, STEP_SCHEMA.empty_table(), {})
 
 
 @contextlib.contextmanager
