@@ -36,6 +36,18 @@ def test_wilson_equals_the_closed_form(k: int, n: int) -> None:
     assert metrics.wilson_interval(k, n) == pytest.approx(_wilson_closed_form(k, n), abs=1e-12)
 
 
+def test_wilson_equals_scipy_bit_for_bit() -> None:
+    from scipy import stats
+    from scipy.special import ndtri
+
+    assert float(ndtri(0.975)) == metrics.Z_975
+    cases = [(k, n, 0.95) for n in range(1, 120) for k in range(n + 1)]
+    cases += [(k, n, c) for c in (0.8, 0.9, 0.99) for n in (1, 7, 50, 333) for k in range(n + 1)]
+    for k, n, confidence in cases:
+        ci = stats.binomtest(k, n).proportion_ci(confidence, method="wilson")
+        assert metrics.wilson_interval(k, n, confidence) == (float(ci.low), float(ci.high))
+
+
 def test_wilson_edges() -> None:
     low, high = metrics.wilson_interval(10, 10)
     assert high == 1.0 and 0.69 < low < 0.73
