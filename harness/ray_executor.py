@@ -133,6 +133,7 @@ class Host:
         # 0: what the driver committed; 1: what the episodes in flight here spent so far
         self._ledger = Spending(slots=2)
         self._flight: dict[int, float] = {}
+        self._lock = threading.Lock()  # calls arrive on several actor threads at once
 
     def start(self, config: PolicyConfig, settings: RunSettings) -> tuple[Any, ...]:
         """Build the policy: ``("ready", info)`` or ``("fatal", (line, traceback))``."""
@@ -145,9 +146,10 @@ class Host:
     def open(self) -> int:
         """A new session; its number."""
         session = self._host.open()
-        self._next += 1
-        self._sessions[self._next] = session
-        return self._next
+        with self._lock:
+            self._next += 1
+            self._sessions[self._next] = session
+            return self._next
 
     def call(
         self,
@@ -163,9 +165,10 @@ class Host:
         plus every episode in flight). A reply tuple of :mod:`harness.host`."""
         from harness.host import error_reply
 
-        self._flight[sid] = spent
-        self._ledger.replace_slot(1, sum(self._flight.values()))
-        session = self._sessions[sid]
+        with self._lock:
+            self._flight[sid] = spent
+            self._ledger.replace_slot(1, sum(self._flight.values()))
+            session = self._sessions[sid]
         try:
             for observation in observed:
                 outcome = session.observe(observation)
@@ -177,8 +180,9 @@ class Host:
 
     def release(self, sid: int) -> None:
         """Session ``sid`` is done."""
-        session = self._sessions.pop(sid, None)
-        self._flight.pop(sid, None)
+        with self._lock:
+            session = self._sessions.pop(sid, None)
+            self._flight.pop(sid, None)
         if session is not None:
             self._host.release(session)
 
@@ -348,6 +352,7 @@ class EnvWorker:
         if host is not None and self._proxy is not None:
             self._proxy.bind(*host)
         self._ledger.replace_slot(0, spent_elsewhere)
+        self._collect()  # nothing an earlier, unfinished episode left travels with this one
         before = self._mine.mine
         try:
             evaluated = self._evaluator.evaluate(task, episode)
@@ -410,7 +415,6 @@ class RayExecutor:
         self.placement = resolve_placement(settings.placement, traits, config.name)
         self.warnings: list[str] = []
         self.requeued: list[dict[str, Any]] = []
-        self.crashes = 0
         self._inherit = Inherit.now()
         self._workers: dict[int, _Actor] = {}
         self._hosts: dict[int, _Actor] = {}
@@ -590,7 +594,6 @@ class RayExecutor:
             self._on_worker_lost(job, worker, sink, _reason(exc))
             return 1
         except RayError as exc:  # the actor's own code raised: a bug, recorded with the episode
-            self.crashes += 1
             sink.commit(
                 job,
                 crashed_episode(job, self.invocation, "sim_error", _reason(exc), _reason(exc)),
@@ -655,7 +658,6 @@ class RayExecutor:
         if len(attempts) < MAX_ATTEMPTS:
             self._queue.insert(0, job)
             return
-        self.crashes += 1
         outcome = "policy_crash" if self.placement == "worker" else "sim_error"
         text = f"its env worker actor died {len(attempts)} times running it (last: {reason})"
         evaluated = crashed_episode(job, self.invocation, outcome, text, reason)
