@@ -464,7 +464,6 @@ class ProcessExecutor:
         self.invocation, self.spending = invocation, spending
         self.placement = resolve_placement(settings.placement, traits, config.name)
         self.warnings: list[str] = []
-        self.crashes = 0
         self._context = process_context(fresh_process)
         self._workers: dict[int, _Worker] = {}
         self._host: Any = None
@@ -663,7 +662,6 @@ class ProcessExecutor:
         worker.conn.close()
         del self._workers[worker.id]
         if job is not None:
-            self.crashes += 1
             sink.commit(job, self._crash_episode(job, worker, status), None)
             finished += 1
         elif not worker.ready:
