@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +38,16 @@ def test_the_judge_reward_is_mixed_as_the_report_does() -> None:
 
 
 @pytest.mark.parametrize("algo", ["dqn", "ppo"])
-def test_a_checkpoint_reloads_to_the_same_greedy_agent(algo: str, tmp_path: Path) -> None:
+def test_a_checkpoint_reloads_to_the_same_greedy_agent(
+    algo: str, tmp_path: Path, monkeypatch
+) -> None:
     config = TrainConfig(algo=algo, task="cartpole", timesteps=512, eval_every=256, eval_episodes=2)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     summary = train(config, tmp_path / "ckpt")
+    # SB3 leaves no log folder behind (torch may keep its shared compile cache there)
+    assert list(scratch.glob("SB3-*")) == []
     files = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
     assert files == ["policy.safetensors", "sb3.json", "training.json"]  # no pickle anywhere
     assert [row["timesteps"] for row in summary["curve"]] == [256, 512]

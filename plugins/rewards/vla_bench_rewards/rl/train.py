@@ -106,7 +106,8 @@ def evaluate_policy(
 
 
 def make_model(algo: str, env: Any, task: str, seed: int, timesteps: int) -> Any:
-    """A fresh SB3 model of ``algo`` on ``env`` with :func:`hyperparams`, torch on one thread.
+    """A fresh SB3 model of ``algo`` on ``env`` with :func:`hyperparams`, torch on one thread,
+    logging nowhere.
 
     A PPO budget below one default rollout (2048 steps) shrinks the rollout to the budget
     (a multiple of the 64-sample minibatch), or SB3 would run 2048 steps whatever was asked.
@@ -118,8 +119,14 @@ def make_model(algo: str, env: Any, task: str, seed: int, timesteps: int) -> Any
     settings = hyperparams(algo, task)
     if algo == "ppo" and timesteps < 2048 and "n_steps" not in settings:
         settings["n_steps"] = max(64, timesteps - timesteps % 64)
+    from stable_baselines3.common.logger import Logger
+
     cls = DQN if algo == "dqn" else PPO
-    return cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **settings)
+    model = cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **settings)
+    # Without a logger of its own, every learn() makes an empty SB3-<time> folder in the
+    # system temp directory; training reports through the learning curve instead.
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
 
 
 Evaluate = Callable[[Any, int], dict[str, Any]]
