@@ -35,15 +35,30 @@ class PolicyTimeout(TimeoutError):
     """One ``act`` call ran past ``--step-timeout`` (even if the policy caught the alarm)."""
 
 
-def check_chunk(chunk: ActionChunk, space: ActionSpace) -> None:
-    """Raise :class:`BadAction` unless ``chunk`` holds usable actions for ``space``."""
+def check_chunk(
+    chunk: ActionChunk, space: ActionSpace, bounds: tuple[np.ndarray, np.ndarray] | None = None
+) -> list[bool] | None:
+    """Raise :class:`BadAction` unless ``chunk`` holds usable actions for ``space``.
+
+    With ``bounds`` (finite ``low``, ``high`` of a continuous space), also say which rows lie
+    outside them: a list of flags, or None when every row is inside (the common case, found
+    with one comparison that also proves the rows finite: NaN is inside no bounds).
+    """
     actions = chunk.actions
     if actions.ndim != 2 or actions.shape[0] < 1 or actions.shape[1] != space.dim:
         raise BadAction(
             f"policy returned actions of shape {actions.shape}; task needs (T, {space.dim}) "
             f"with T >= 1 for action space {space.name!r}"
         )
-    if not np.isfinite(actions).all():
+    outside: list[bool] | None = None
+    if bounds is not None:
+        inside = (actions >= bounds[0]) & (actions <= bounds[1])
+        if not inside.all():
+            if not np.isfinite(actions).all():
+                raise BadAction("policy returned a non-finite action (NaN or inf)")
+            within = np.asarray(inside.all(axis=1))
+            outside = [not bool(row) for row in within]
+    elif not np.isfinite(actions).all():
         raise BadAction("policy returned a non-finite action (NaN or inf)")
     if space.discrete:
         idx = actions[:, 0]
@@ -55,6 +70,7 @@ def check_chunk(chunk: ActionChunk, space: ActionSpace) -> None:
     cost = chunk.cost_usd
     if not isinstance(cost, int | float) or not math.isfinite(cost) or cost < 0:
         raise BadAction(f"policy reported cost_usd={cost!r}; it must be a finite number >= 0")
+    return outside
 
 
 class ChunkExecutor:
@@ -90,7 +106,11 @@ class ChunkExecutor:
         self.spending = spending
         self._observe: Callable[[Observation], None] | None = getattr(policy, "observe", None)
         self._low, self._high = np.asarray(space.low), np.asarray(space.high)
+        finite = np.isfinite(self._low).all() and np.isfinite(self._high).all()
+        self._bounds = (self._low, self._high) if finite and not space.discrete else None
         self._queue: list[np.ndarray] = []
+        self._outside: list[bool] | None = None  # the queued rows outside the bounds
+        self._last_outside: list[bool] | None = None
         self._chunk_id = -1
         self._pos = 0
         self.calls = 0
@@ -129,7 +149,7 @@ class ChunkExecutor:
             )
         if not isinstance(chunk, ActionChunk):
             raise BadAction(f"act() returned {type(chunk).__name__}, not an ActionChunk")
-        check_chunk(chunk, self.space)
+        self._last_outside = check_chunk(chunk, self.space, self._bounds)
         self._last_elapsed = elapsed
         return chunk
 
@@ -156,7 +176,11 @@ class ChunkExecutor:
             self.actions.append(raw)
             self.clipped.append(False)
             return int(raw[0])
-        if (raw < self._low).any() or (raw > self._high).any():
+        if self._bounds is not None:
+            outside = self._outside is not None and self._outside.pop(0)
+        else:
+            outside = bool((raw < self._low).any() or (raw > self._high).any())
+        if outside:
             action = np.clip(raw, self._low, self._high)
             self.clipped.append(True)
             self.clipped_total += 1
@@ -187,6 +211,9 @@ class ChunkExecutor:
             json.dumps(chunk.info, sort_keys=True, default=str) if chunk.info else None
         )
         rows = chunk.actions[: self.k] if self.k else chunk.actions
+        outside = self._last_outside
+        if outside is not None:
+            outside = outside[: len(rows)]
         self._chunk_id += 1
         self._pos = 0
         if self.clock is not None:
@@ -197,7 +224,10 @@ class ChunkExecutor:
                 # window still moves the robot once, with its last row.
                 self._pos = min(self._hold_left, len(rows) - 1)
                 rows = rows[self._pos :]
+                if outside is not None:
+                    outside = outside[self._pos :]
         self._queue = list(rows)
+        self._outside = outside
 
     def _hold(self) -> Any:
         """The hold action for a step while the chunk is in flight (logged as ``chunk_pos`` -1)."""
@@ -228,23 +258,24 @@ class ChunkExecutor:
         for row, pose in enumerate(poses):
             if pose is not None:
                 ee[row] = np.asarray(pose, dtype=np.float64)[:7]
-        columns: dict[str, Any] = {
-            "task": [task] * n,
-            "episode": [episode] * n,
-            "step": np.arange(n),
-            "chunk": self.chunk[:n],
-            "chunk_pos": self.chunk_pos[:n],
-            "act_s": self.act_s[:n],
-            "model_s": self.model_s[:n],
-            "chunk_info": self.chunk_info[:n],
-            "action": _list_column(self.actions[:n]),
-            "clipped": self.clipped[:n],
-            "reward": rewards,
-            "success": successes,
-        }
-        for i, name in enumerate(EE_FIELDS):
-            columns[name] = ee[:, i]
-        return pa.table(columns, schema=STEP_SCHEMA)
+        # Typed arrays in schema order (from dicts and plain lists, pa.table converts and
+        # checks each column against the schema again: twice the cost, every episode).
+        arrays = [
+            pa.array([task] * n, pa.string()),
+            pa.array(np.full(n, episode, dtype=np.int64)),
+            pa.array(np.arange(n, dtype=np.int64)),
+            pa.array(self.chunk[:n], pa.int64()),
+            pa.array(self.chunk_pos[:n], pa.int64()),
+            pa.array(self.act_s[:n], pa.float64()),
+            pa.array(self.model_s[:n], pa.float64()),
+            pa.array(self.chunk_info[:n], pa.string()),
+            _list_column(self.actions[:n]),
+            pa.array(self.clipped[:n], pa.bool_()),
+            pa.array(rewards, pa.float64()),
+            pa.array(successes, pa.bool_()),
+            *(pa.array(ee[:, i]) for i in range(len(EE_FIELDS))),
+        ]
+        return pa.Table.from_arrays(arrays, schema=STEP_SCHEMA)
 
 
 def _list_column(rows: list[np.ndarray]) -> pa.Array:

@@ -246,11 +246,14 @@ def sparc(
     if v.size < 2 or not np.any(v):
         return math.nan
     nfft = int(2 ** (math.ceil(math.log2(v.size)) + padlevel))
-    spectrum = np.abs(np.fft.fft(v, nfft))
+    # The speed is real, so the spectrum is symmetric: its first half (the real FFT, 4x
+    # cheaper) holds the whole spectrum's maximum and every frequency up to Nyquist.
+    spectrum = np.abs(np.fft.rfft(v, nfft))
     # The band is a prefix of the frequencies k * fs / nfft; only it is normalised and searched.
     step, top = fs / nfft, min(fc, fs / 2)
-    size = min(nfft, int(top / step) + 1)
-    while size < nfft and size * step <= top:
+    bins = spectrum.size
+    size = min(bins, int(top / step) + 1)
+    while size < bins and size * step <= top:
         size += 1
     while size > 0 and (size - 1) * step > top:
         size -= 1

@@ -281,6 +281,7 @@ class RunStore:
         # What this process committed, kept so that consolidating needs not read it back.
         self._written: dict[Path, pa.Table] = {}
         self._rows: dict[Path, dict[str, Any]] = {}
+        self._folders: dict[str, Path] = {}  # each task's parts folder, checked once
         self._lock: IO[str] | None = None
 
     # -- ownership -------------------------------------------------------------------------
@@ -369,10 +370,14 @@ class RunStore:
         """The path of one episode's part file, checked to stay inside the run directory."""
         if not NAME_PATTERN.match(task):
             raise RunFormatError(self.root, f"task name {task!r} cannot name a file")
-        path = self.root / PARTS_DIR / task / f"{int(episode):06d}{suffix}"
-        if not path.resolve().is_relative_to(self.root.resolve()):
-            raise RunFormatError(self.root, f"part path {path} leaves the run directory")
-        return path
+        folder = self._folders.get(task)
+        if folder is None:
+            # The name cannot hold a separator; a symlinked folder could still lead out.
+            folder = self.root / PARTS_DIR / task
+            if not folder.resolve().is_relative_to(self.root.resolve()):
+                raise RunFormatError(self.root, f"part folder {folder} leaves the run directory")
+            self._folders[task] = folder
+        return folder / f"{int(episode):06d}{suffix}"
 
     def finished(self, task: str) -> set[int]:
         """Indices of the episodes of ``task`` already committed to this run."""

@@ -139,6 +139,21 @@ def test_an_edited_or_torn_part_is_named_not_silently_merged(tmp_path: Path) -> 
     assert len(list(out.glob("parts/reach/*.episode.json"))) == 4, "nothing was deleted"
 
 
+def test_a_parts_folder_linked_out_of_the_run_directory_is_refused(tmp_path: Path) -> None:
+    out, elsewhere = tmp_path / "r", tmp_path / "elsewhere"
+    run(out, "scripted", episodes=1)
+    elsewhere.mkdir()
+    folder = out / "parts" / "reach"
+    for part in folder.iterdir():
+        part.rename(elsewhere / part.name)
+    before = sorted(p.name for p in elsewhere.iterdir())
+    folder.rmdir()
+    folder.symlink_to(elsewhere)
+    with pytest.raises(RunFormatError, match=r"parts/reach leaves the run directory"):
+        run(out, "scripted", episodes=2)
+    assert sorted(p.name for p in elsewhere.iterdir()) == before, "nothing written through it"
+
+
 # -- misbehaving policies and simulators ------------------------------------------------------
 
 

@@ -55,3 +55,29 @@ def test_discrete_actions_are_one_index_per_row() -> None:
 def test_an_episode_without_steps_has_an_empty_table() -> None:
     _, table = _drive(BOX, [], 0)
     assert table.num_rows == 0 and table.schema == STEP_SCHEMA
+
+
+def test_clipping_follows_the_rows_executed_after_truncation() -> None:
+    executor = ChunkExecutor(
+        Replay([[[0.0, 0.0], [5.0, 0.0], [9.0, 9.0]], [[0.5, 0.5], [0.0, -2.0]]]),  # type: ignore[arg-type]
+        BOX,
+        2,  # the third row of the first chunk never runs
+    )
+    executed = [np.asarray(executor.next_action({})).tolist() for _ in range(4)]
+    assert executed == [[0.0, 0.0], [1.0, 0.0], [0.5, 0.5], [0.0, -1.0]]
+    assert executor.clipped == [False, True, False, True] and executor.clipped_total == 2
+
+
+def test_non_finite_rows_are_bad_actions_with_or_without_finite_bounds() -> None:
+    import pytest
+
+    from harness.chunking import BadAction
+
+    unbounded = ActionSpace("free2", ("x", "y"), low=(-np.inf, -1.0), high=(np.inf, 1.0))
+    for space, row in ((BOX, [np.nan, 0.0]), (BOX, [0.0, np.inf]), (unbounded, [np.inf, 0.0])):
+        executor = ChunkExecutor(Replay([[[0.0, 0.0], row]]), space, None)  # type: ignore[arg-type]
+        with pytest.raises(BadAction, match="non-finite"):
+            executor.next_action({})
+    executor = ChunkExecutor(Replay([[[1e9, 5.0]]]), unbounded, None)  # type: ignore[arg-type]
+    assert np.asarray(executor.next_action({})).tolist() == [1e9, 1.0]
+    assert executor.clipped == [True]
