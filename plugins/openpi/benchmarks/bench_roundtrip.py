@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -177,6 +178,7 @@ def main() -> None:
           "prompt per pair, pairs interleaved")  # fmt: skip
     started = {name: start(command) for name, command in servers.items()}
     samples: dict[tuple[str, str], list[float]] = {}
+    round_p50: dict[tuple[str, str], list[float]] = {}
     server_cpu: dict[tuple[str, str], list[float]] = {}
     try:
         # Rounds interleave the pairs so that a change in the machine's load hits all alike.
@@ -193,6 +195,9 @@ def main() -> None:
                     per_request = (cpu_seconds(process.pid) - cpu) / (args.requests + WARMUP)
                     times = json.loads(out.stdout.strip().splitlines()[-1])
                     samples.setdefault((server_name, client_name), []).extend(times)
+                    round_p50.setdefault((server_name, client_name), []).append(
+                        float(statistics.median(times))
+                    )
                     server_cpu.setdefault((server_name, client_name), []).append(per_request)
     finally:
         for process, _ in started.values():
@@ -211,6 +216,22 @@ def main() -> None:
             f"{server_name:<22} {client_name:<22} {np.percentile(ms, 50):>8.3f} "
             f"{np.percentile(ms, 95):>8.3f} {ms.mean():>8.3f} {cpu_ms:>14.3f}"
         )
+    ours, theirs = next(iter(servers)), list(servers)[-1]
+    if ours != theirs:
+        # Each round measured both servers back to back with the same client: the ratio of
+        # their p50s within a round is immune to the machine's drift between rounds.
+        for client_name in clients:
+            ratios = [
+                a / b
+                for a, b in zip(
+                    round_p50[ours, client_name], round_p50[theirs, client_name], strict=True
+                )
+            ]
+            print(
+                f"client {client_name}: p50 {ours} / {theirs}, median over {len(ratios)} "
+                f"rounds {statistics.median(ratios):.3f} (rounds faster: "
+                f"{sum(r < 1 for r in ratios)} of {len(ratios)})"
+            )
     load = os.getloadavg()
     print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"openpi's reference (dummy policy, this kind of machine): p50 {REFERENCE_P50_MS} ms")
