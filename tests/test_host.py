@@ -83,9 +83,10 @@ def test_a_session_error_is_charged_to_that_session_alone() -> None:
 
 
 def test_two_workers_sharing_one_host_give_bit_identical_results(tmp_path: Path) -> None:
-    config = PolicyConfig("linear")
-    # Enough episodes that both workers are busy at once even when the second one starts late
-    # on a loaded machine (a worker runs a reach episode in a fraction of a second).
+    # Each forward pass takes 10 ms, and every reach episode is run, so that one worker alone
+    # needs seconds: the two are busy at once even when the second starts late on a loaded
+    # machine (without the wait, one worker once ran every episode before the other began).
+    config = PolicyConfig("linear", options={"think_ms": "10"})
     execute(config, "reach", RunSettings(episodes=12), tmp_path / "one", ["t"])
     settings = RunSettings(episodes=12, workers=2, max_batch=2, max_wait_ms=200)
     execute(config, "reach", settings, tmp_path / "two", ["t"])

@@ -190,7 +190,9 @@ class ChunkyPolicy(PolicyBase):
 class LinearPolicy(PolicyBase):
     """A shared "model" (a fixed matrix) with per-session state (how many observations this
     session saw): ``fork()`` makes sessions, ``act_batch`` answers many in one matrix product,
-    and ``act`` is the batch of one, so batched and unbatched answers are bit-identical."""
+    and ``act`` is the batch of one, so batched and unbatched answers are bit-identical.
+    ``think_ms=N`` makes every forward pass (batched or not) take N ms more, as a model's
+    would, without changing an answer."""
 
     n_action_steps = 2
 
@@ -216,6 +218,7 @@ class LinearPolicy(PolicyBase):
     def act_batch(
         self, sessions: Sequence[LinearPolicy], observations: Sequence[dict[str, Any]]
     ) -> list[ActionChunk]:
+        time.sleep(float(self.config.options.get("think_ms", 0)) / 1e3)
         states = np.stack([np.asarray(o["state"], dtype=np.float64) for o in observations])
         seen = np.array([s.seen + 1 for s in sessions], dtype=np.float64)[:, None]
         # Elementwise products summed per row: unlike a BLAS matrix product, whose kernel (and
