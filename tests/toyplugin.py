@@ -218,7 +218,8 @@ class LinearPolicy(PolicyBase):
     def act_batch(
         self, sessions: Sequence[LinearPolicy], observations: Sequence[dict[str, Any]]
     ) -> list[ActionChunk]:
-        time.sleep(float(self.config.options.get("think_ms", 0)) / 1e3)
+        if think_ms := float(self.config.options.get("think_ms", 0)):
+            time.sleep(think_ms / 1e3)  # (no sleep(0): it would yield the GIL every call)
         states = np.stack([np.asarray(o["state"], dtype=np.float64) for o in observations])
         seen = np.array([s.seen + 1 for s in sessions], dtype=np.float64)[:, None]
         # Elementwise products summed per row: unlike a BLAS matrix product, whose kernel (and
