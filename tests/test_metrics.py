@@ -273,6 +273,25 @@ def test_latency_percentiles() -> None:
     assert math.isnan(metrics.latency_percentiles([])["p50"])
 
 
+def test_latency_percentiles_equal_numpys_linear_method_bit_for_bit() -> None:
+    rng = np.random.default_rng(7)
+    qs = (0, 1, 37.5, 50, 90, 95, 99, 99.9, 100)
+    for n in (*range(1, 40), 101, 1000):
+        for draw in range(3):
+            x = rng.lognormal(-3, 1, n)
+            if draw == 1:
+                x = np.round(x, 2)  # ties
+            if draw == 2 and n > 2:
+                x[:2] = [math.nan, math.inf]  # dropped, as np.percentile of the finite values
+            finite = x[np.isfinite(x)]
+            if finite.size == 0:
+                continue
+            expected = np.percentile(finite, qs)
+            got = metrics.latency_percentiles(list(x), qs)
+            assert list(got.values()) == [float(v) for v in expected], (n, draw)
+            assert list(got) == [f"p{q:g}" for q in qs]
+
+
 def test_synchronous_rate_never_exceeds_the_control_rate() -> None:
     # 4 actions per chunk at 10 Hz take 0.4 s; a 0.1 s act() call makes the cycle 0.5 s.
     assert metrics.synchronous_rate(0.1, 4, 10.0) == pytest.approx(8.0)

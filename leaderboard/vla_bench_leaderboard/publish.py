@@ -21,7 +21,7 @@ import click
 import pandas as pd
 
 from harness.results import EPISODES_FILE, RUN_FILE, STEPS_FILE, Run
-from vla_bench_leaderboard import export, html
+from vla_bench_leaderboard import export
 from vla_bench_leaderboard.loading import load_runs
 from vla_bench_leaderboard.table import build
 
@@ -138,6 +138,8 @@ def hub_cmd(
     api = hub.HfApi(endpoint=os.environ.get("HF_ENDPOINT"), token=os.environ.get("HF_TOKEN"))
     with tempfile.TemporaryDirectory(prefix="vla-bench-publish-") as tmp:
         folder = Path(tmp)
+        from vla_bench_leaderboard import html  # plots import matplotlib: only when publishing
+
         (folder / "leaderboard.html").write_text(html.render(runs, []), encoding="utf-8")
         (folder / "leaderboard.json").write_text(export.render_json(runs, []))
         (folder / "leaderboard.csv").write_text(export.render_csv(runs, []))
