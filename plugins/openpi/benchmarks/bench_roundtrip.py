@@ -6,7 +6,9 @@ and a prompt; the policy is a dummy answering a 10x7 zero chunk, so the figure i
 client are separate processes, as in use; our server batches (``max_batch`` 8, 5 ms), as
 ``bench serve --max-batch 8`` would, so a lone client's requests must skip the batching wait.
 Besides wall-clock percentiles it prints each server's CPU time per request (read from
-/proc), a figure that a busy shared machine disturbs far less. openpi's reference on this kind
+/proc), a figure that a busy shared machine disturbs far less. Our server runs on the event
+loop ``bench serve`` uses (uvloop where installed); ``--asyncio-too`` adds it on asyncio's own
+loop, as openpi's server runs. openpi's reference on this kind
 of machine: p50 0.32 ms with a dummy policy.
 
     python plugins/openpi/benchmarks/bench_roundtrip.py [--requests 500] [--rounds 5]
@@ -61,12 +63,13 @@ def request() -> dict[str, Any]:
 
 
 # -- roles, each run in its own process --------------------------------------------------------
-def serve_ours() -> None:
-    """``bench serve``'s server and host around a dummy policy (run by this workspace)."""
+def serve_ours(loop: str) -> None:
+    """``bench serve``'s server and host around a dummy policy (run by this workspace), on
+    the event loop ``bench serve`` runs (uvloop where installed), or on asyncio's own."""
     import asyncio
 
     import numpy as np
-    from vla_bench_openpi.server import PolicyServer, ServerSettings
+    from vla_bench_openpi.server import PolicyServer, ServerSettings, run_event_loop
 
     from harness.contract import EE_DELTA_7D, ActionChunk, PolicyBase, PolicyConfig, TaskSpec
     from harness.host import PolicyHost
@@ -85,7 +88,8 @@ def serve_ours() -> None:
     policy = Dummy(PolicyConfig("dummy"))
     host = PolicyHost(policy, max_batch=8, max_wait_s=0.005)
     server = PolicyServer("dummy", policy, host, ServerSettings(port=0), task=task)
-    asyncio.run(server.run(lambda port: print(f"serving on {port}", flush=True)))
+    run = asyncio.run if loop == "asyncio" else run_event_loop
+    run(server.run(lambda port: print(f"serving on {port}", flush=True)))
 
 
 def serve_openpi(server_file: str) -> None:
@@ -154,11 +158,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--openpi-python", help="python of a venv with openpi-client 0.1.2")
     parser.add_argument("--openpi-server", help="openpi's websocket_policy_server.py")
+    parser.add_argument(
+        "--asyncio-too",
+        action="store_true",
+        help="also measure our server on asyncio's own event loop (as before uvloop)",
+    )
     parser.add_argument("--role", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.role == "serve-ours":
-        return serve_ours()
+    if args.role in ("serve-ours", "serve-ours-asyncio"):
+        return serve_ours("asyncio" if args.role.endswith("asyncio") else "default")
     if args.role == "serve-openpi":
         return serve_openpi(args.openpi_server)
     if args.role in ("client-ours", "client-openpi"):
@@ -166,6 +175,8 @@ def main() -> None:
 
     me = [str(HERE)]
     servers = {"ours (bench serve)": [sys.executable, *me, "--role", "serve-ours"]}
+    if args.asyncio_too:
+        servers["ours, asyncio loop"] = [sys.executable, *me, "--role", "serve-ours-asyncio"]
     clients = {"ours": [sys.executable, *me, "--role", "client-ours"]}
     if args.openpi_python and args.openpi_server:
         servers["openpi 15a9616"] = [
@@ -216,10 +227,10 @@ def main() -> None:
             f"{server_name:<22} {client_name:<22} {np.percentile(ms, 50):>8.3f} "
             f"{np.percentile(ms, 95):>8.3f} {ms.mean():>8.3f} {cpu_ms:>14.3f}"
         )
-    ours, theirs = next(iter(servers)), list(servers)[-1]
-    if ours != theirs:
-        # Each round measured both servers back to back with the same client: the ratio of
-        # their p50s within a round is immune to the machine's drift between rounds.
+    theirs = list(servers)[-1]
+    # Each round measured the servers back to back with the same client: the ratio of their
+    # p50s within a round is immune to the machine's drift between rounds.
+    for ours in list(servers)[:-1] if theirs.startswith("openpi") else []:
         for client_name in clients:
             ratios = [
                 a / b

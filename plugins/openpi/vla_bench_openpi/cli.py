@@ -75,7 +75,7 @@ def serve(
     from harness.plugins import registry
     from harness.policies import PolicyBuildError, PolicyTraits, build_policy
     from harness.registry import RegistrationError, TaskOptionError, UnknownNameError
-    from vla_bench_openpi.server import PolicyServer, ServerSettings
+    from vla_bench_openpi.server import PolicyServer, ServerSettings, run_event_loop
 
     api_key = None
     if api_key_env:
@@ -153,7 +153,7 @@ def serve(
         await server.run(ready, stop)
 
     try:
-        asyncio.run(main())
+        run_event_loop(main())
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     finally:
