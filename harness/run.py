@@ -56,6 +56,7 @@ from harness.results import (
     EpisodeResult,
     RunStore,
 )
+from harness.signals import interrupts_held
 
 ISOLATION = ("auto", "process", "none")
 PLACEMENTS = ("auto", "host", "worker")
@@ -310,20 +311,6 @@ def _sigterm_as_interrupt() -> Iterator[list[int]]:
         signal.signal(signal.SIGTERM, previous)
 
 
-@contextlib.contextmanager
-def _no_interrupts() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM while the run's final state is written (delivered after)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    blocked = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def execute(
     config: PolicyConfig,
     task_or_suite: str,
@@ -506,7 +493,7 @@ def _execute(
         except BaseException as exc:  # the policy could not be built, the disk is full, ...
             status, detail = "failed", f"{type(exc).__name__}: {exc}"
             failure = exc
-        with _no_interrupts():
+        with interrupts_held():
             record = committer.record
             if status == "failed" and created and committer.ran == 0 and len(work) == total:
                 _remove_created(store.root)

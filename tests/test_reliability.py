@@ -5,9 +5,11 @@ signals, real files."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from harness.errors import RunConfigError, RunFormatError
 from harness.record import RunSettings
 from harness.results import RunStore, load_run
 from harness.run import execute
+from harness.signals import interrupts_held
 
 
 def run(
@@ -359,3 +362,34 @@ def test_a_full_disk_is_one_line_keeps_finished_episodes_and_resumes(small_disk:
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
     bench(*args)
     assert sorted(load_run(out).episodes["episode"]) == list(range(12))
+
+
+def test_a_stop_sent_while_interrupts_are_held_arrives_when_the_block_ends() -> None:
+    """The signals come from a thread started before the block, as a data loader's or a
+    writer's would be: the kernel may hand it a process's signal, since blocking signals in the
+    main thread does not block them there. The block finishes first all the same; then the
+    handlers in place see both signals."""
+    events: list[str] = []
+    terms: list[int] = []
+    go, sent = threading.Event(), threading.Event()
+
+    def send() -> None:
+        go.wait(10)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            os.kill(os.getpid(), sig)
+        sent.set()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: terms.append(signum))
+    try:
+        with pytest.raises(KeyboardInterrupt), interrupts_held():
+            go.set()
+            assert sent.wait(10)
+            time.sleep(0.1)  # time for a handler to run, were one to run now
+            events.append("block finished")
+        assert events == ["block finished"] and terms == [signal.SIGTERM]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sender.join()

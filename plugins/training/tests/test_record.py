@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +150,34 @@ def test_resume_adds_each_episode_once(tmp_path: Path) -> None:
     assert "nothing new; 2 already there" in output
     data = read(record)
     assert [line["episode"] for line in ledger(record)] == [0, 1]
+    check_against_run(data, out)
+
+
+def test_ctrl_c_just_after_an_episode_is_saved_neither_loses_nor_doubles_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C lands right after LeRobot saved an appended episode: its ledger line is written
+    all the same, so the next run adds only the episodes still missing."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    out, record = tmp_path / "run", tmp_path / "data"
+    run(out, record, "--episodes", 1, "--isolate", "none")
+    save = LeRobotDataset.save_episode
+
+    def save_then_ctrl_c(self: LeRobotDataset, *args: object, **kwargs: object) -> object:
+        saved = save(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)  # before the line that says which episode it was
+        return saved
+
+    monkeypatch.setattr(LeRobotDataset, "save_episode", save_then_ctrl_c)
+    output = run(out, record, "--episodes", 3, "--isolate", "none")
+    assert "was interrupted (whole episodes kept)" in output
+    assert read(record).num_episodes == len(ledger(record)) == 2
+    monkeypatch.setattr(LeRobotDataset, "save_episode", save)
+    output = run(out, record, "--episodes", 3, "--isolate", "none")
+    assert f"{record} +1; 2 already there" in output
+    data = read(record)
+    assert [line["episode"] for line in ledger(record)] == [0, 1, 2]
     check_against_run(data, out)
 
 

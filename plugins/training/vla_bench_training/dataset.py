@@ -30,6 +30,7 @@ import numpy as np
 from vla_bench_lerobot.adapter import ACTION_KEY, IMAGE_PREFIX, STATE_KEY
 
 from harness.contract import TaskSpec
+from harness.signals import interrupts_held
 from vla_bench_training.errors import TrainingInputError
 
 ROBOT_TYPE = "vla-bench-floating-gripper"
@@ -219,7 +220,6 @@ class DatasetWriter:
             frame[ACTION_KEY] = action
             frame["task"] = episode.instruction
             self.dataset.add_frame(frame)
-        self.dataset.save_episode()
         line = {
             "episode_index": self.first_index + self.episodes,
             "seed": episode.seed,
@@ -228,8 +228,12 @@ class DatasetWriter:
             "instruction": episode.instruction,
             **episode.source,
         }
-        with open(self.staging / EPISODES_FILE, "a", encoding="utf-8") as f:
-            f.write(json.dumps(line) + "\n")
+        # A Ctrl-C between the two would leave a saved episode without its line, which an
+        # appending run (bench run --record, resumed) would then add a second time.
+        with interrupts_held():
+            self.dataset.save_episode()
+            with open(self.staging / EPISODES_FILE, "a", encoding="utf-8") as f:
+                f.write(json.dumps(line) + "\n")
         self.episodes += 1
         self.frames += len(episode)
 
