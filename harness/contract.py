@@ -206,7 +206,12 @@ def seeded_track(task: str, version: str, n: int, base_seed: int) -> Track:
 
 @runtime_checkable
 class Task(Protocol):
-    """A named, versioned unit of evaluation (see the module docstring for obs and info)."""
+    """A named, versioned unit of evaluation (see the module docstring for obs and info).
+
+    A task may also declare ``robot_type``, the embodiment its episodes show under LeRobot's
+    name for it (``"panda"``, ``"sawyer"``, ...): datasets recorded from the task
+    (``bench run --record``, ``bench demos``) carry it in their metadata.
+    """
 
     spec: TaskSpec
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.contract import Observation, TaskSpec
+from harness.contract import Observation, Task, TaskSpec
 from harness.errors import RunConfigError
 from harness.results import ERROR_OUTCOMES, RunStore, atomic_write_bytes
 
@@ -174,18 +174,20 @@ class Recorded:
 
 
 def add_to_datasets(
-    store: RunStore, run_id: str, run_created: str, specs: Mapping[str, TaskSpec], root: Path
+    store: RunStore, run_id: str, run_created: str, tasks: Mapping[str, Task], root: Path
 ) -> Recorded:
-    """Append the committed episodes of ``specs``' tasks that the datasets under ``root`` lack
-    (see the module doc); an interruption keeps every whole episode already appended."""
+    """Append the committed episodes of ``tasks`` that the datasets under ``root`` lack (see
+    the module doc); an interruption keeps every whole episode already appended. A new
+    dataset names the task's ``robot_type``."""
     dataset = _training()
-    roots = dataset_roots(root, list(specs))
-    rows: dict[str, list[dict[str, Any]]] = {task: [] for task in specs}
+    roots = dataset_roots(root, list(tasks))
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in tasks}
     for _, row in store.episode_rows():  # in (task, episode) order: track order
         if row["task"] in rows:
             rows[row["task"]].append(row)
     done = Recorded()
-    for task, spec in specs.items():
+    for task, about in tasks.items():
+        spec = about.spec
         target = roots[task]
         have = {
             (line.get("run_id"), line.get("run_created"), line.get("task"), line.get("episode"))
@@ -204,7 +206,9 @@ def add_to_datasets(
         done.unrecorded += len(todo) - len(kept)
         if not kept:
             continue
-        with dataset.DatasetWriter(target, spec, spec.control_hz, append=True) as writer:
+        with dataset.DatasetWriter(
+            target, spec, spec.control_hz, append=True, robot_type=dataset.robot_type(about)
+        ) as writer:
             for episode in kept:
                 writer.write(episode)
         done.added[str(target)] = len(kept)

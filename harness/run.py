@@ -541,9 +541,9 @@ def _execute(
 def _record(store: RunStore, record: RunRecord, planned: list[Planned], root: Path) -> str:
     """Add the committed episodes to the ``--record`` dataset(s) at ``root``; one line saying
     what."""
-    specs = {p.task.spec.name: p.task.spec for p in planned}
+    tasks = {p.task.spec.name: p.task for p in planned}
     try:
-        done = add_to_datasets(store, record.run_id, record.created, specs, root)
+        done = add_to_datasets(store, record.run_id, record.created, tasks, root)
     except KeyboardInterrupt:
         return (
             f"adding the rollouts to {root} was interrupted (whole episodes kept); re-run the "

@@ -106,10 +106,21 @@ def test_rollouts_become_a_lerobot_dataset(tmp_path: Path) -> None:
     assert f"recorded episodes: {record} +2" in output
     data = read(record)
     assert data.meta.info.fps == 10
+    assert data.meta.info.robot_type == "vla-bench-floating-gripper"  # the task's embodiment
     assert data.num_frames == pd.read_parquet(out / "steps.parquet").shape[0]
     check_against_run(data, out)
     settings = json.loads((out / "run.json").read_text())["settings"]
     assert settings["record"] == str(record.absolute())
+
+
+@pytest.mark.parametrize(
+    ("task", "robot"),
+    [("handle", "vla-bench-floating-gripper"), ("push-v3", "sawyer"), ("libero_10-0", "panda")],
+)
+def test_each_suite_names_its_embodiment_for_datasets(task: str, robot: str) -> None:
+    from vla_bench_training.dataset import robot_type
+
+    assert robot_type(registry().build_task(task)) == robot
 
 
 def test_frames_from_worker_processes(tmp_path: Path) -> None:

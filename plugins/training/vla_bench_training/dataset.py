@@ -33,7 +33,6 @@ from harness.contract import TaskSpec
 from harness.signals import interrupts_held
 from vla_bench_training.errors import TrainingInputError
 
-ROBOT_TYPE = "vla-bench-floating-gripper"
 VIDEO_BACKEND = "pyav"
 EPISODES_FILE = "meta/vla_bench_episodes.jsonl"
 
@@ -132,9 +131,16 @@ class Episode:
         return len(self.actions)
 
 
+def robot_type(task: Any) -> str | None:
+    """The embodiment ``task`` declares for its datasets (see :class:`harness.contract.Task`)."""
+    declared = getattr(task, "robot_type", None)
+    return declared if isinstance(declared, str) and declared else None
+
+
 class DatasetWriter:
     """Creates a LeRobot dataset at ``root`` for ``spec`` (or, with ``append``, reopens the one
-    there) and appends :class:`Episode` s.
+    there) and appends :class:`Episode` s. A new dataset's metadata names ``robot_type``
+    (the task's, see :func:`robot_type`).
 
     Use it as a context manager. A new dataset is written in a hidden sibling directory and
     appears at ``root`` only when the block ends normally; if it raises (or is interrupted),
@@ -150,6 +156,7 @@ class DatasetWriter:
         image_size: tuple[int, int] | None = None,
         *,
         append: bool = False,
+        robot_type: str | None = None,
     ) -> None:
         import datasets
         from lerobot.datasets.lerobot_dataset import LeRobotDataset
@@ -187,7 +194,7 @@ class DatasetWriter:
                 fps=round(fps),
                 features=wanted,
                 root=self.staging,
-                robot_type=ROBOT_TYPE,
+                robot_type=robot_type,
                 use_videos=False,
                 # No videos to decode; naming a backend skips LeRobot's noisy torchcodec probe.
                 video_backend=VIDEO_BACKEND,

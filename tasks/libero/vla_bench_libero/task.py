@@ -103,6 +103,10 @@ def _integer(name: str, value: int | str | None, low: int, high: int) -> int | N
 class LiberoTask:
     """One LIBERO (or LIBERO-PRO) task: its spec, its 50-episode track and an env per episode."""
 
+    robot_type = "panda"
+    """The embodiment, for recorded datasets: robosuite's Franka Panda, the name LIBERO
+    datasets in LeRobot's format use."""
+
     def __init__(self, name: str, options: TaskOptions) -> None:
         self.options = options
         self.catalog_task = find_task(name)

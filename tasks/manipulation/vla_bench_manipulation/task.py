@@ -26,6 +26,9 @@ class ManipulationTask:
     maps (much slower on a CPU renderer, see DESIGN.md).
     """
 
+    robot_type = "vla-bench-floating-gripper"
+    """The embodiment, for recorded datasets: a free-floating parallel gripper, no arm."""
+
     def __init__(
         self,
         env_class: type[ManipulationEnv],

@@ -34,6 +34,10 @@ class MetaWorldTask:
     whole state (``tests/test_env.py`` checks a reused one replays a fresh one exactly).
     """
 
+    robot_type = "sawyer"
+    """The embodiment, for recorded datasets: Meta-World's Rethink Sawyer, the name
+    Meta-World datasets in LeRobot's format use."""
+
     def __init__(self, name: str, *, render: str = "canonical") -> None:
         if name not in TASKS:
             raise ValueError(f"unknown Meta-World task {name!r} (bench list suites: metaworld)")
