@@ -686,7 +686,8 @@ def _print_summary(policy: str, rows: list[dict[str, Any]]) -> None:
     console.print(table)
     console.print(
         "[dim]success = successes / all episodes (errors included, counted apart from "
-        "failures); LDLJ, SPARC: means over successful episodes (n); sync Hz = "
+        "failures), 95% CI by Wilson's score interval; LDLJ, SPARC: means over successful "
+        "episodes (n); sync Hz = "
         "n_action_steps / (mean act + n_action_steps / task rate)[/]"
     )
 
@@ -785,6 +786,13 @@ def compare_cmd(run_a: Path, run_b: Path, as_json: bool) -> None:
             _num(r["delta_act_p50_s"], "{:+.2f}", 1e3),
         )
     console.print(table)
+    console.print(
+        "[dim]success [95% Wilson score interval] n = episodes; paired = episodes both runs ran "
+        "(same seed, same task fingerprint); A only / B only = paired episodes only A / only B "
+        "solved; McNemar p = exact two-sided test on those two counts; Δ = B − A: LDLJ and "
+        "SPARC over each run's successful episodes (higher is smoother), act() p50 in ms[/]",
+        soft_wrap=True,  # one line when piped, for whoever reads it with a script
+    )
     for r in rows:
         if r["note"]:
             console.print(f"[yellow]{text(r['task'])}:[/] {text(r['note'])}")

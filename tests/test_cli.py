@@ -84,6 +84,9 @@ def test_run_json_summary_and_compare(tmp_path: Path) -> None:
     assert rows[0]["p_value"] == 0.125
     text = bench("compare", str(a), str(b)).stdout
     assert "McNemar" in text and "0.125" in text
+    # every figure is defined under the table
+    assert "95% Wilson score interval" in text and "exact two-sided" in text
+    assert "Δ = B − A" in text
     assert list(load_run(a).record.command) == [
         "bench", "run", "--policy", "scripted", "--task", "toy", "--episodes", "4",
         "--out", str(a), "--json",
