@@ -7,8 +7,9 @@ is in place then. Blocking the signals (``pthread_sigmask``) would not do: it ho
 the calling thread only, and with other threads running (a data loader's, a writer's) the
 kernel delivers a process's signal to one of those, whose C handler sets the flag that
 makes the main thread run the Python handler at once. Python handlers always run in the main
-thread, so swapping them holds a signal whichever thread received it. Off the main thread,
-where handlers cannot be set, the block runs unprotected.
+thread, so swapping them holds a signal whichever thread received it. A signal whose handler
+native code installed is blocked in the main thread instead (Python cannot restore such a
+handler). Off the main thread, where handlers cannot be set, the block runs unprotected.
 """
 
 from __future__ import annotations
@@ -33,12 +34,18 @@ def interrupts_held() -> Iterator[None]:
     def note(signum: int, frame: Any) -> None:
         received.append(signum)
 
-    previous = {sig: signal.signal(sig, note) for sig in HELD}
+    # A handler installed by native code (getsignal gives None) cannot be put back from
+    # Python: such a signal is blocked instead, in this thread, as well as that can do.
+    native = {sig for sig in HELD if signal.getsignal(sig) is None}
+    previous = {sig: signal.signal(sig, note) for sig in HELD if sig not in native}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, native) if native else None
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         _deliver(list(dict.fromkeys(received)))  # each once, in the order they came
 
 
