@@ -9,6 +9,11 @@ sides render: the pixel case. ``--isolate`` picks the runner's path: ``auto`` (w
 ``bench run`` does for that policy), ``none`` (in this process), ``process`` (env worker
 and policy host processes).
 
+``--ablate`` also times the runner without its scoring (smoothness, the step table, the
+episode's artifacts) and then also without its writes (episode parts, consolidation): where
+the overhead goes, measured the same way (the variants skip work a run must do, so they are a
+measurement, never a mode of ``bench run``).
+
 Target: ratio <= 1.05 with one worker. Each repetition runs a bare loop and a runner pass back
 to back, in alternating order, so that machine noise hits both alike; the figures are the
 ratio of the medians and the median of the per-repetition ratios, measured in one run.
@@ -17,12 +22,14 @@ ratio of the medians and the median of the per-repetition ratios, measured in on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -102,6 +109,37 @@ def through_runner(policy_name: str, task_name: str, episodes: int, isolate: str
         shutil.rmtree(out, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def ablated(level: int) -> Iterator[None]:
+    """The runner without its scoring (``level`` >= 1) and without its writes (>= 2)."""
+    import harness.chunking as chunking
+    import harness.evaluate as evaluate
+    from harness.results import STEP_SCHEMA, RunStore
+
+    saved = [
+        (evaluate, "_score_smoothness", evaluate._score_smoothness),
+        (evaluate, "_artifacts", evaluate._artifacts),
+        (chunking.ChunkExecutor, "table", chunking.ChunkExecutor.table),
+        (RunStore, "write_episode", RunStore.write_episode),
+        (RunStore, "consolidate", RunStore.consolidate),
+    ]
+    try:
+        if level >= 1:
+            evaluate._score_smoothness = lambda *args, **kwargs: None  # type: ignore[assignment]
+            evaluate._artifacts = lambda env: {}  # type: ignore[assignment]
+            chunking.ChunkExecutor.table = lambda self, *a, **k: STEP_SCHEMA.empty_table()  # type: ignore[method-assign]
+        if level >= 2:
+            RunStore.write_episode = lambda self, *args, **kwargs: None  # type: ignore[method-assign]
+            RunStore.consolidate = lambda self: (0, 0)  # type: ignore[method-assign]
+        yield
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)
+
+
+VARIANTS = {0: "runner", 1: "  without scoring", 2: "  and without writes"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", default="scripted")
@@ -109,18 +147,25 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--isolate", default="auto", choices=["auto", "none", "process"])
+    parser.add_argument("--ablate", action="store_true", help="also time runner variants")
     args = parser.parse_args()
     through_runner(args.policy, args.task, 1, args.isolate)  # warm caches: imports, files
-    bare, runner = [], []
+    levels = list(VARIANTS) if args.ablate else [0]
+    bare: list[float] = []
+    timed: dict[int, list[float]] = {level: [] for level in levels}
     for repeat in range(args.repeats):
-        # Each pair runs back to back, in alternating order, so that slow drift of the
-        # machine's speed (a shared VM's neighbours) hits both sides of a pair alike.
-        if repeat % 2:
-            runner.append(through_runner(args.policy, args.task, args.episodes, args.isolate))
-            bare.append(bare_loop(args.policy, args.task, args.episodes))
-        else:
-            bare.append(bare_loop(args.policy, args.task, args.episodes))
-            runner.append(through_runner(args.policy, args.task, args.episodes, args.isolate))
+        # Each repetition runs every side back to back, in alternating order, so that slow
+        # drift of the machine's speed (a shared VM's neighbours) hits all sides alike.
+        sides: list[int | None] = [None, *levels]
+        for side in sides if repeat % 2 == 0 else sides[::-1]:
+            if side is None:
+                bare.append(bare_loop(args.policy, args.task, args.episodes))
+                continue
+            with ablated(side):
+                timed[side].append(
+                    through_runner(args.policy, args.task, args.episodes, args.isolate)
+                )
+    runner = timed[0]
     b, r = statistics.median(bare), statistics.median(runner)
     paired = statistics.median(x / y for x, y in zip(runner, bare, strict=True))
     print(
@@ -131,6 +176,12 @@ def main() -> None:
     print(f"runner      median {r:.3f} s  (all: {', '.join(f'{x:.3f}' for x in runner)})")
     print(f"overhead ratio (runner / bare, medians): {r / b:.3f}   target <= 1.05")
     print(f"median of the paired ratios (each repetition's runner / bare): {paired:.3f}")
+    for level in levels[1:]:
+        times = timed[level]
+        print(
+            f"{VARIANTS[level]:<24} ratio {statistics.median(times) / b:.3f}, paired "
+            f"{statistics.median(x / y for x, y in zip(times, bare, strict=True)):.3f}"
+        )
 
 
 if __name__ == "__main__":
