@@ -187,7 +187,6 @@ def add_to_datasets(
             rows[row["task"]].append(row)
     done = Recorded()
     for task, about in tasks.items():
-        spec = about.spec
         target = roots[task]
         have = {
             (line.get("run_id"), line.get("run_created"), line.get("task"), line.get("episode"))
@@ -206,9 +205,7 @@ def add_to_datasets(
         done.unrecorded += len(todo) - len(kept)
         if not kept:
             continue
-        with dataset.DatasetWriter(
-            target, spec, spec.control_hz, append=True, robot_type=dataset.robot_type(about)
-        ) as writer:
+        with dataset.DatasetWriter(target, about, append=True) as writer:
             for episode in kept:
                 writer.write(episode)
         done.added[str(target)] = len(kept)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from vla_bench_lerobot.adapter import ACTION_KEY, IMAGE_PREFIX, STATE_KEY
 
-from harness.contract import TaskSpec
+from harness.contract import Task, TaskSpec
 from harness.signals import interrupts_held
 from vla_bench_training.errors import TrainingInputError
 
@@ -138,9 +138,9 @@ def robot_type(task: Any) -> str | None:
 
 
 class DatasetWriter:
-    """Creates a LeRobot dataset at ``root`` for ``spec`` (or, with ``append``, reopens the one
-    there) and appends :class:`Episode` s. A new dataset's metadata names ``robot_type``
-    (the task's, see :func:`robot_type`).
+    """Creates a LeRobot dataset at ``root`` for ``task`` (or, with ``append``, reopens the one
+    there) and appends :class:`Episode` s, a frame per control step. A new dataset's metadata
+    names the task's ``robot_type`` (see :func:`robot_type`).
 
     Use it as a context manager. A new dataset is written in a hidden sibling directory and
     appears at ``root`` only when the block ends normally; if it raises (or is interrupted),
@@ -151,17 +151,16 @@ class DatasetWriter:
     def __init__(
         self,
         root: Path,
-        spec: TaskSpec,
-        fps: float,
+        task: Task,
         image_size: tuple[int, int] | None = None,
         *,
         append: bool = False,
-        robot_type: str | None = None,
     ) -> None:
         import datasets
         from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
         datasets.disable_progress_bars()  # one bar per saved episode drowns the real progress
+        spec, fps = task.spec, task.spec.control_hz  # one frame per control step
         if abs(fps - round(fps)) > 1e-9:
             raise DatasetError(f"task {spec.name!r} runs at {fps} Hz; LeRobot needs whole fps")
         self.spec = spec
@@ -194,7 +193,7 @@ class DatasetWriter:
                 fps=round(fps),
                 features=wanted,
                 root=self.staging,
-                robot_type=robot_type,
+                robot_type=robot_type(task),
                 use_videos=False,
                 # No videos to decode; naming a backend skips LeRobot's noisy torchcodec probe.
                 video_backend=VIDEO_BACKEND,

@@ -23,7 +23,7 @@ import numpy as np
 from harness.contract import EpisodeSpec, PolicyConfig, Task
 from harness.episode import run_episode
 from harness.results import ERROR_OUTCOMES
-from vla_bench_training.dataset import DatasetWriter, Episode, robot_type
+from vla_bench_training.dataset import DatasetWriter, Episode
 from vla_bench_training.errors import TrainingInputError
 from vla_bench_training.progress import Progress
 
@@ -114,9 +114,7 @@ def record_demos(
     rng = np.random.default_rng(seed_base)
     succeeded, failed = 0, []
     with (
-        DatasetWriter(
-            out, task.spec, task.spec.control_hz, image_size, robot_type=robot_type(task)
-        ) as writer,
+        DatasetWriter(out, task, image_size) as writer,
         progress.counter("episode", episodes) as counter,
     ):
         for i in range(episodes):

@@ -33,7 +33,7 @@ import numpy as np
 from harness.contract import EpisodeSpec, Task, TaskSpec
 from harness.episode import run_episode
 from harness.results import ERROR_OUTCOMES
-from vla_bench_training.dataset import DatasetWriter, Episode, robot_type
+from vla_bench_training.dataset import DatasetWriter, Episode
 from vla_bench_training.errors import TrainingInputError
 from vla_bench_training.progress import Progress
 
@@ -590,14 +590,7 @@ def import_logs(
             )
     summary = ImportSummary(task_name, len(logs), 0, 0, 0)
     with (
-        DatasetWriter(
-            out,
-            task.spec,
-            task.spec.control_hz,
-            image_size,
-            append=append,
-            robot_type=robot_type(task),
-        ) as writer,
+        DatasetWriter(out, task, image_size, append=append) as writer,
         progress.counter("log", len(logs)) as counter,
     ):
         for done, log in enumerate(logs, start=1):
