@@ -41,6 +41,7 @@ from multiprocessing.connection import Connection, Listener, wait
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness import pipes
 from harness.contract import BudgetExceeded, EpisodeSpec, PolicyConfig, Spending
 from harness.deadline import HANG_GRACE_S, Deadline
 from harness.episode import describe_exception
@@ -260,12 +261,12 @@ def _worker_loop(
 
     def on_hang(what: str, seconds: float) -> None:
         with contextlib.suppress(Exception):
-            conn.send(("hung", worker_id, current[0], what, seconds))
+            pipes.send(conn, ("hung", worker_id, current[0], what, seconds))
         os._exit(3)
 
     def phase(text: str) -> None:
         with contextlib.suppress(Exception):
-            conn.send(("phase", worker_id, text))
+            pipes.send(conn, ("phase", worker_id, text))
 
     try:
         if host is not None:
@@ -278,7 +279,7 @@ def _worker_loop(
             phase(f"loading policy {config.name}")
             policy, traits = build_policy(config)
     except BaseException as exc:
-        conn.send(("fatal", worker_id, fatal_error(exc)))
+        pipes.send(conn, ("fatal", worker_id, fatal_error(exc)))
         raise
     deadline = Deadline(on_hang=on_hang)
     deadline.install()
@@ -293,10 +294,10 @@ def _worker_loop(
         in_worker=True,
         phase=phase,
     )
-    conn.send(("ready", worker_id))
+    pipes.send(conn, ("ready", worker_id))
     try:
         while True:
-            message = conn.recv()
+            message = pipes.receive(conn)
             if message[0] == "stop":
                 return
             _, key, task, episode = message
@@ -304,9 +305,9 @@ def _worker_loop(
             try:
                 evaluated = evaluator.evaluate(task, episode)
             except BudgetExceeded as exc:
-                conn.send(("budget", worker_id, key, str(exc)))
+                pipes.send(conn, ("budget", worker_id, key, str(exc)))
                 continue
-            conn.send(("done", worker_id, key, evaluated, PolicyFacts.of(evaluator)))
+            pipes.send(conn, ("done", worker_id, key, evaluated, PolicyFacts.of(evaluator)))
             current[0] = None
     finally:
         deadline.remove()
@@ -330,10 +331,10 @@ def _host_main(
             os.unlink(address.path)
         listener = Listener(address.path, family="AF_UNIX", authkey=address.authkey)
         host, info = build_host(config, settings, spending)
-        ready.send(("ready", info))
+        pipes.send(ready, ("ready", info))
     except BaseException as exc:
         with contextlib.suppress(Exception):
-            ready.send(("fatal", fatal_error(exc)))
+            pipes.send(ready, ("fatal", fatal_error(exc)))
         os._exit(1)
     ready.close()
 
@@ -519,7 +520,7 @@ class ProcessExecutor:
     def _shutdown(self) -> None:
         for worker in self._workers.values():
             with contextlib.suppress(OSError, ValueError):
-                worker.conn.send(("stop",))
+                pipes.send(worker.conn, ("stop",))
         deadline = time.monotonic() + CLOSE_TIMEOUT_S + 5
         for worker in self._workers.values():
             worker.process.join(max(0.0, deadline - time.monotonic()))
@@ -584,7 +585,9 @@ class ProcessExecutor:
                     break  # a suspect runs alone
                 worker.job = queue.pop(0)
                 in_flight += 1
-                worker.conn.send(("job", worker.job.key, worker.job.task, worker.job.episode))
+                pipes.send(
+                    worker.conn, ("job", worker.job.key, worker.job.task, worker.job.episode)
+                )
             handles: dict[Any, Any] = {}
             for worker in self._workers.values():
                 handles[worker.conn] = ("conn", worker)
@@ -606,7 +609,7 @@ class ProcessExecutor:
 
     def _on_message(self, worker: _Worker, sink: Sink) -> int:
         try:
-            message = worker.conn.recv()
+            message = pipes.receive(worker.conn)
         except (EOFError, OSError):
             return 0  # its death is handled through the sentinel
         return self._handle(worker, message, sink)
@@ -652,7 +655,7 @@ class ProcessExecutor:
             try:
                 if not worker.conn.poll():
                     break
-                message = worker.conn.recv()
+                message = pipes.receive(worker.conn)
             except (EOFError, OSError):
                 break
             finished += self._handle(worker, message, sink)
@@ -715,7 +718,7 @@ class ProcessExecutor:
     def _on_host_ready(self, sink: Sink) -> None:
         assert self._host_ready is not None
         try:
-            message = self._host_ready.recv()
+            message = pipes.receive(self._host_ready)
         except (EOFError, OSError):
             message = None
         self._host_ready.close()

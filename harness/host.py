@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
+from harness import pipes
 from harness.contract import (
     ActionChunk,
     BudgetExceeded,
@@ -337,7 +338,7 @@ def _handle(conn: Connection, host: PolicyHost | CopiesHost, info: dict[str, Any
     try:
         while True:
             try:
-                op, *args = conn.recv()
+                op, *args = pipes.receive(conn)
             except (EOFError, OSError):
                 return
             try:
@@ -359,11 +360,11 @@ def _handle(conn: Connection, host: PolicyHost | CopiesHost, info: dict[str, Any
                     result = getattr(session, op)(*args)
                 else:
                     raise ValueError(f"unknown request {op!r}")
-                conn.send(("ok", result))
+                pipes.send(conn, ("ok", result))
             except BaseException as exc:  # reported to the worker, never fatal here
                 deferred = None
                 with contextlib.suppress(OSError):
-                    conn.send(error_reply(exc))
+                    pipes.send(conn, error_reply(exc))
     finally:
         conn.close()
         if session is not None:
@@ -424,7 +425,7 @@ class RemotePolicy:
         """Send a queued step's observation, when the host's policy uses them."""
         if self._observes and self._conn is not None:
             with contextlib.suppress(OSError):
-                self._conn.send(("observe", observation))
+                pipes.send(self._conn, ("observe", observation))
 
     def describe(self) -> dict[str, Any]:
         """The host policy's description."""
@@ -474,13 +475,13 @@ class RemotePolicy:
 
         conn = self._connect(READY_TIMEOUT_S)
         try:
-            conn.send((op, *args))
+            pipes.send(conn, (op, *args))
             if timeout > 0 and not conn.poll(timeout):
                 self._drop()
                 if op == "act":
                     raise PolicyTimeout(f"act() took longer than --step-timeout {timeout:g}s")
                 raise PolicyCrash(f"the policy host did not answer {op} within {timeout:g}s")
-            reply = conn.recv()
+            reply = pipes.receive(conn)
         except TimeoutError:  # the worker's own deadline fired first: the call is abandoned
             self._drop()
             raise

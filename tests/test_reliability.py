@@ -178,6 +178,54 @@ def test_a_crashing_policy_ends_its_episode_and_the_run_goes_on(
     assert (report.ran, report.skipped) == (1, 4)
 
 
+_LOSE_THE_HOST = """
+import gc, sys, threading
+from multiprocessing.connection import Listener
+from harness import pipes
+from harness.episode import PolicyCrash
+from harness.host import RemotePolicy
+
+address, key = sys.argv[1], b"k" * 32
+listener = Listener(address, family="AF_UNIX", authkey=key)
+
+def host():  # answers the worker's first request, then dies (closes everything)
+    conn = listener.accept()
+    pipes.receive(conn)
+    pipes.send(conn, ("ok", {"n_action_steps": None, "uses_images": False}))
+    conn.close()
+    listener.close()
+
+thread = threading.Thread(target=host)
+thread.start()
+policy = RemotePolicy(address, key, 0.0)
+thread.join()
+try:
+    policy.act({"state": bytearray(4096)})
+except PolicyCrash as exc:
+    exc.kept = exc  # a cycle, as the episode that records its error makes
+    print(exc)
+gc.collect()
+print("survived")
+"""
+
+
+def test_a_worker_that_loses_its_policy_host_survives_its_garbage_collection(
+    tmp_path: Path,
+) -> None:
+    """The failed send to a dead host leaves no exported buffer that the collector can free
+    in the wrong order (a segfault on Python 3.12.1 with ``Connection.send``)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _LOSE_THE_HOST, str(tmp_path / "host.sock")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "policy host process died" in done.stdout
+    assert done.stdout.rstrip().endswith("survived")
+    assert "SystemError" not in done.stderr
+
+
 def test_one_worker_runs_an_untrusted_policy_in_a_child_process(tmp_path: Path) -> None:
     episodes = run(tmp_path / "r", "bad", "mode=segfault,on_episode=0", episodes=2)
     assert outcomes(episodes) == ["policy_crash", "timeout"]
