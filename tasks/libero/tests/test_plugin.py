@@ -143,3 +143,35 @@ def test_no_scripted_expert(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert "no scripted expert" in result.output
+
+
+IMPORT_LIBERO = """
+import json, logging, sys
+from vla_bench_libero.dependency import import_libero
+import_libero("libero.libero.envs")
+import robosuite, robosuite.macros
+from robosuite.utils.log_utils import ROBOSUITE_DEFAULT_LOGGER
+handlers = ROBOSUITE_DEFAULT_LOGGER.handlers
+print(json.dumps({
+    "file_handlers": [h.baseFilename for h in handlers if isinstance(h, logging.FileHandler)],
+    "console_handlers": sum(type(h) is logging.StreamHandler for h in handlers),
+    "file_level": robosuite.macros.FILE_LOGGING_LEVEL,
+    "same_macros": robosuite.macros is sys.modules["robosuite.macros"],
+}))
+"""
+
+
+def test_importing_libero_writes_no_shared_log_file_and_prints_no_macro_warnings() -> None:
+    """robosuite would append to /tmp/robosuite.log (one file for every user of the machine,
+    so a second user's import fails) and warn about its private macro file, at each import."""
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_LIBERO], capture_output=True, text=True, check=True
+    )
+    facts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert facts == {
+        "file_handlers": [],
+        "console_handlers": 1,  # robosuite's own warnings and errors still show
+        "file_level": None,
+        "same_macros": True,
+    }
+    assert "macro file" not in done.stderr
