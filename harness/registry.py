@@ -31,9 +31,19 @@ class UnknownNameError(LookupError):
     """An unknown policy/task/suite/reporter name, with a suggestion and the listing command."""
 
     def __init__(self, kind: Kind, name: str, known: Iterable[str], extra: str = "") -> None:
-        close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
-        hint = f" — did you mean {close[0]!r}?" if close else ""
+        suggestion = _suggestion(name, list(known))
+        hint = f" — did you mean {suggestion!r}?" if suggestion else ""
         super().__init__(f"unknown {kind} {name!r}{hint} ({LIST_COMMAND[kind]}){extra}")
+
+
+def _suggestion(name: str, known: list[str]) -> str | None:
+    """The known name meant: the longest one that ``name`` ends with (a suite or benchmark
+    prefix added: ``metaworld-reach-v3`` for ``reach-v3``), else the closest spelling."""
+    tails = [k for k in known if len(k) >= 3 and name.lower().endswith(k.lower())]
+    if tails:
+        return max(tails, key=len)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    return close[0] if close else None
 
 
 class RegistrationError(ValueError):

@@ -125,6 +125,14 @@ def test_targets_that_raise_or_are_not_callable_name_the_plugin(
     assert "Traceback" not in run.stderr
 
 
+def test_a_name_with_a_benchmark_prefix_suggests_the_registered_name() -> None:
+    known = ["metaworld", "metaworld_easy", "reach-v3", "reach-wall-v3", "push-v3", "valve"]
+    assert "did you mean 'reach-v3'?" in str(UnknownNameError("task", "metaworld-reach-v3", known))
+    assert "did you mean 'reach-v3'?" in str(UnknownNameError("task", "MetaWorld/Reach-V3", known))
+    assert "did you mean 'push-v3'?" in str(UnknownNameError("task", "psh-v3", known))
+    assert "did you mean" not in str(UnknownNameError("task", "libero_spatial", known))
+
+
 def test_unknown_name_error_names_the_fix() -> None:
     reg = Registry()
     reg.add_policy("smolvla", "a:b")
