@@ -17,6 +17,7 @@ from harness.contract import (
     Observation,
     PolicyBase,
     PolicyConfig,
+    PolicyConfigError,
     TaskSpec,
 )
 from harness.hookspecs import hookimpl
@@ -25,6 +26,19 @@ if TYPE_CHECKING:
     import gymnasium
 
     from harness.registry import Registry
+
+
+def _no_options(config: PolicyConfig) -> None:
+    """The baselines take no ``--policy-args``: a checkpoint or an option given to one (a typo
+    in a sweep, a checkpoint meant for another policy) is refused, never silently ignored.
+    ``device`` and ``dtype`` are accepted (they run on the CPU in any case), so one set of
+    arguments can be passed to every policy of a comparison."""
+    given = [f"checkpoint={config.checkpoint}"] if config.checkpoint else []
+    given += [f"{key}={value}" for key, value in config.options.items()]
+    if given:
+        raise PolicyConfigError(
+            f"{config.name} takes no --policy-args (got {', '.join(given)}); drop them"
+        )
 
 
 class RandomPolicy(PolicyBase):
@@ -37,6 +51,7 @@ class RandomPolicy(PolicyBase):
     uses_images = False
 
     def __init__(self, config: PolicyConfig) -> None:
+        _no_options(config)
         super().__init__(config)
         self._space: Any = None
         self._rng = np.random.default_rng(config.seed)
@@ -63,6 +78,7 @@ class ScriptedPolicy(PolicyBase):
     uses_images = False
 
     def __init__(self, config: PolicyConfig) -> None:
+        _no_options(config)
         super().__init__(config)
         self._experts: dict[str, Any] = {}
         self._current: Any = None

@@ -287,7 +287,7 @@ def _check_ray(settings: Any) -> None:
 @click.option("--episodes", type=click.IntRange(min=1), help="Run the track's first N episodes.")
 @click.option(
     "--seed",
-    type=int,
+    type=click.IntRange(min=0),
     default=0,
     show_default=True,
     help="Seed of the policy's own randomness; the track fixes the episodes.",

@@ -58,6 +58,24 @@ def test_unknown_names_suggest_and_point_to_the_listing(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
+def test_the_baselines_refuse_policy_args_they_would_ignore(tmp_path: Path) -> None:
+    for policy, args, given in [
+        ("random", "chekpoint=/models/a", "chekpoint=/models/a"),
+        ("scripted", "checkpoint=/models/a,device=cpu", "checkpoint=/models/a"),
+    ]:
+        out = tmp_path / policy
+        result = bench("run", "--policy", policy, "--task", "reach", "--policy-args", args,
+                       "--out", str(out), check=False)  # fmt: skip
+        assert result.returncode == 1
+        assert f"{policy} takes no --policy-args (got {given}); drop them" in result.stderr
+        assert "Traceback" not in result.stderr and not out.exists()
+    result = bench("run", "--policy", "random", "--task", "reach", "--episodes", "1",
+                   "--policy-args", "device=cpu", "--out", str(tmp_path / "ok"))  # fmt: skip
+    assert result.returncode == 0
+    result = bench("run", "--policy", "random", "--task", "reach", "--seed", "-1", check=False)
+    assert "Invalid value for '--seed': -1 is not in the range x>=0" in result.stderr
+
+
 def test_run_json_summary_and_compare(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     out = json.loads(

@@ -16,7 +16,13 @@ from harness.cli import UserError
 @click.command("serve")
 @click.option("--policy", "policy_name", required=True, help="Policy name (bench list policies).")
 @click.option("--policy-args", help="Backend options: k=v,k=v (checkpoint=, device=, dtype=, ...).")
-@click.option("--seed", type=int, default=0, show_default=True, help="The policy's own seed.")
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="The policy's own seed.",
+)
 @click.option(
     "--task",
     "task_name",
