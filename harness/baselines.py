@@ -29,12 +29,16 @@ if TYPE_CHECKING:
 
 
 def _no_options(config: PolicyConfig) -> None:
-    """The baselines take no ``--policy-args``: a checkpoint or an option given to one (a typo
-    in a sweep, a checkpoint meant for another policy) is refused, never silently ignored.
-    ``device`` and ``dtype`` are accepted (they run on the CPU in any case), so one set of
-    arguments can be passed to every policy of a comparison."""
-    given = [f"checkpoint={config.checkpoint}"] if config.checkpoint else []
-    given += [f"{key}={value}" for key, value in config.options.items()]
+    """The baselines take no ``--policy-args``: a checkpoint, a dtype, a device other than the
+    CPU they run on, or an option given to one (a typo in a sweep, a checkpoint meant for
+    another policy) is refused, never silently ignored, nor recorded as if it had been used
+    (the leaderboard labels a row with its device)."""
+    given = [f"{key}={value}" for key, value in config.options.items()]
+    for key, value in (("checkpoint", config.checkpoint), ("dtype", config.dtype)):
+        if value:
+            given.append(f"{key}={value}")
+    if config.device != "cpu":
+        given.append(f"device={config.device}")
     if given:
         raise PolicyConfigError(
             f"{config.name} takes no --policy-args (got {', '.join(given)}); drop them"

@@ -62,6 +62,7 @@ def test_the_baselines_refuse_policy_args_they_would_ignore(tmp_path: Path) -> N
     for policy, args, given in [
         ("random", "chekpoint=/models/a", "chekpoint=/models/a"),
         ("scripted", "checkpoint=/models/a,device=cpu", "checkpoint=/models/a"),
+        ("random", "device=cuda", "device=cuda"),  # it would run on the CPU, labelled cuda
     ]:
         out = tmp_path / policy
         result = bench("run", "--policy", policy, "--task", "reach", "--policy-args", args,
