@@ -219,3 +219,32 @@ def test_a_large_rollout_is_shrunk_to_fit_the_page() -> None:
         assert im.size[0] == CLIP_WIDTH and kept > 1
         # fewer frames, each shown longer: the clip keeps its real-time length
         assert kept * im.info["duration"] == pytest.approx(12 * 50, rel=0.35)
+
+
+def test_labels_of_policies_at_the_same_point_do_not_cover_each_other() -> None:
+    """Baselines cluster at 0% and similar latency; each label must stay readable and inside
+    the plot (one fixed offset drew them all on top of each other)."""
+    import matplotlib.pyplot as plt
+    from vla_bench_leaderboard.plots import place_labels
+
+    fig, ax = plt.subplots(figsize=(5.6, 4.2))
+    ax.set_xscale("log")
+    ax.set_xlim(0.005, 2.0)
+    ax.set_ylim(-4, 104)
+    texts = [
+        (0.02, 0.0, "random (cpu)", "C0"),
+        (0.021, 0.0, "random (cuda)", "C1"),
+        (0.02, 1.0, "random (cpu · seed 1)", "C2"),
+        (0.022, 0.0, "constant", "C3"),
+        (0.5, 100.0, "scripted", "C4"),
+        (0.5, 99.0, "smolvla (cuda · bfloat16)", "C5"),
+    ]
+    boxes = place_labels(ax, texts)
+    frame = ax.get_window_extent(fig.canvas.get_renderer())  # type: ignore[attr-defined]
+    plt.close(fig)
+    assert len(boxes) == len(texts)
+    for i, box in enumerate(boxes):
+        assert (
+            frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 <= box.y1 <= frame.y1
+        )
+        assert not any(box.overlaps(other) for other in boxes[i + 1 :]), i

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -21,9 +21,12 @@ import matplotlib.ticker as ticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.text import Annotation, Text
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.transforms import Bbox
 
     from vla_bench_leaderboard.table import Leaderboard, Row
 
@@ -89,8 +92,10 @@ def success_vs_latency(board: Leaderboard) -> bytes | None:
     labels = board.labels()
     colors = _palette(sorted(set(labels.values())))
     fig, axes = plt.subplots(1, len(suites), figsize=(5.6 * len(suites), 4.2), squeeze=False)
+    labelled: list[tuple[Axes, list[Label]]] = []
     for ax, suite in zip(axes[0], suites, strict=True):
         rows = [r for r in board.rows if r.suite == suite and _has_latency(r)]
+        texts: list[Label] = []
         for r in rows:
             x, y = 1000 * r.stats.act_p50_s, 100 * r.stats.success_rate
             low, high = 100 * r.stats.ci_low, 100 * r.stats.ci_high
@@ -115,14 +120,7 @@ def success_vs_latency(board: Leaderboard) -> bytes | None:
                 edgecolors=color,
                 linewidths=1.8,
             )
-            ax.annotate(
-                _plain(labels[r.policy]),
-                (x, y),
-                textcoords="offset points",
-                xytext=(6, 5),
-                fontsize=8.5,
-                color="#333",
-            )
+            texts.append((x, y, _plain(labels[r.policy]), color))
         ranked = [r for r in rows if r.policy.ranked_reason is None]
         pts = [(1000 * r.stats.act_p50_s, 100 * r.stats.success_rate) for r in ranked]
         front = pareto_front(pts)
@@ -136,9 +134,7 @@ def success_vs_latency(board: Leaderboard) -> bytes | None:
                 lw=1,
                 ls="--",
                 zorder=2,
-                label="Pareto front (ranked policies)",
             )
-            ax.legend(loc="lower right", fontsize=8, frameon=True)
         ax.set_xscale("log")
         xs = [1000 * r.stats.act_p50_s for r in rows]
         ax.set_xlim(min(xs) / 2.5, max(xs) * 2.5)  # at least a decade, so ticks get labels
@@ -149,15 +145,74 @@ def success_vs_latency(board: Leaderboard) -> bytes | None:
         ax.set_xlabel("act() latency, median (ms, log scale)")
         ax.set_ylabel("success rate (%) with Wilson 95% CI")
         ax.set_title(_plain(f"{suite}: success vs latency"), fontsize=11, loc="left")
+        labelled.append((ax, texts))
+    fig.tight_layout()  # before the labels: their places are found where the points end up
+    for ax, texts in labelled:
+        place_labels(ax, texts)
     fig.text(
         0.01,
         -0.03,
-        "hollow markers: not ranked (random weights or privileged expert)",
+        "hollow markers: not ranked (random weights or privileged expert); dashed line: the "
+        "Pareto front of the ranked policies",
         fontsize=8,
         color="#666",
     )
-    fig.tight_layout()
     return _png(fig)
+
+
+Label = tuple[float, float, str, Any]
+"""A point's label: data x, data y, text, and the point's colour (the label's too)."""
+
+LABEL_OFFSETS = [(6, 5), (6, -14), (-6, 5), (-6, -14)] + [
+    (6, 5 + 12 * k * sign) for k in range(1, 9) for sign in (1, -1)
+]
+"""Where a point's label may go (points from the marker), in order of preference: beside it,
+then further up or down (the first place that overlaps no other label and stays in the axes);
+a label moved away from its point gets a thin line to it."""
+
+
+def place_labels(ax: Axes, texts: list[Label]) -> list[Bbox]:
+    """Label each point where its label overlaps no label placed before it (points from the
+    top of the plot down); returns the labels' boxes in display coordinates. A label that fits
+    nowhere takes its first place."""
+    renderer = ax.figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    frame = ax.get_window_extent(renderer)
+    placed: list[Bbox] = []
+    for x, y, text, color in sorted(texts, key=lambda t: (-t[1], t[0])):
+        choice = None
+        for n, (dx, dy) in enumerate(LABEL_OFFSETS):
+            label = ax.annotate(
+                text,
+                (x, y),
+                textcoords="offset points",
+                xytext=(dx, dy),
+                ha="left" if dx > 0 else "right",
+                fontsize=8.5,
+                color=color,
+                arrowprops={"arrowstyle": "-", "color": color, "lw": 0.6} if n >= 4 else None,
+            )
+            box = _text_box(label, renderer)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1
+            inside = inside and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(other) for other in placed):
+                choice = (label, box)
+                break
+            label.remove()
+        if choice is None:
+            dx, dy = LABEL_OFFSETS[0]
+            label = ax.annotate(
+                text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=8.5,
+                color=color,
+            )  # fmt: skip
+            choice = (label, _text_box(label, renderer))
+        placed.append(choice[1])
+    return placed
+
+
+def _text_box(label: Annotation, renderer: Any) -> Bbox:
+    """The box of a label's text alone (an annotation's own box includes its line)."""
+    label.update_positions(renderer)
+    return Text.get_window_extent(label, renderer)
 
 
 def _has_latency(r: Row) -> bool:
