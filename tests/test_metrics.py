@@ -147,6 +147,21 @@ def test_macro_success_weights_tasks_equally() -> None:
     assert math.isnan(metrics.macro_success([(3, 5), (0, 0)])["rate"])
 
 
+def test_a_suite_interval_always_holds_its_rate() -> None:
+    """A suite the policy solves (or fails) on every task is 100% (0%) with the interval's end
+    at exactly 1 (0): the weighted sum behind the limits rounds to 0.9999999999999998 for 29
+    tasks, which put the rate outside its interval and crashed the report's error bars."""
+    rng = np.random.default_rng(0)
+    for tasks in range(1, 41):
+        solved = metrics.macro_success([(3, 3)] * tasks)
+        assert (solved["rate"], solved["ci_high"]) == (1.0, 1.0), tasks
+        failed = metrics.macro_success([(0, 4)] * tasks)
+        assert (failed["rate"], failed["ci_low"]) == (0.0, 0.0), tasks
+        n = rng.integers(1, 30, size=tasks)
+        mixed = metrics.macro_success([(int(rng.integers(0, m + 1)), int(m)) for m in n])
+        assert 0.0 <= mixed["ci_low"] <= mixed["rate"] <= mixed["ci_high"] <= 1.0, tasks
+
+
 def _gaussian_speed() -> np.ndarray:
     t = np.arange(-1, 1, 0.01)
     return np.exp(-5 * t**2)

@@ -104,7 +104,7 @@ def success_vs_latency(board: Leaderboard) -> bytes | None:
             ax.errorbar(
                 x,
                 y,
-                yerr=[[y - low], [high - y]],
+                yerr=[[max(0.0, y - low)], [max(0.0, high - y)]],  # never negative (rounding)
                 fmt="none",
                 ecolor=color,
                 alpha=0.5,
@@ -329,5 +329,7 @@ def latency_distributions(board: Leaderboard) -> bytes | None:
     legend = ax.get_legend()
     if df["suite"].nunique() == 1 and legend is not None:
         legend.remove()
+    elif legend is not None:  # beside the axes, where it covers no box (slow policies' included)
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
     fig.tight_layout()
     return _png(fig)
