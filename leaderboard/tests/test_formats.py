@@ -248,3 +248,16 @@ def test_labels_of_policies_at_the_same_point_do_not_cover_each_other() -> None:
             frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 <= box.y1 <= frame.y1
         )
         assert not any(box.overlaps(other) for other in boxes[i + 1 :]), i
+
+
+def test_a_suite_group_of_many_tasks_has_a_title_that_fits_one_line() -> None:
+    from vla_bench_leaderboard.table import task_set_text
+
+    tasks = [(f"task-{i:02d}-v3", "1", "1", f"{i:08x}" + "0" * 56) for i in range(90)]
+    title = task_set_text(tasks)
+    assert title.startswith("90 tasks, v1/track 1 (task-00-v3, task-01-v3, …, task-89-v3; set ")
+    assert len(title) < 100
+    changed = [*tasks[:-1], (tasks[-1][0], "1", "1", "f" * 64)]  # one fingerprint differs
+    assert task_set_text(changed) != title
+    few = task_set_text(tasks[:2])
+    assert few == "task-00-v3 v1/track 1/00000000, task-01-v3 v1/track 1/00000001"

@@ -261,6 +261,9 @@ def test_unequal_episode_counts_give_equal_macro_means_and_no_false_tie(
     rates = {r.policy.name: r.stats.success_rate for r in board.rows}
     assert rates == {"alpha": 0.5, "beta": 0.5}
     assert len(board.suite_groups) == 2  # different episodes: not compared
+    # Same tasks, other episodes: the titles say how many, so the two groups read apart.
+    titles = sorted(g.title.rsplit(" · ", 1)[1] for g in board.suite_groups)
+    assert titles == ["6 episodes (pick 1, stack 5)", "6 episodes (pick 5, stack 1)"], titles
     assert all(r.rank.label != "=1" for r in board.rows)
     assert any("separate groups" in n and "different tasks or episodes" in n for n in board.notes)
 

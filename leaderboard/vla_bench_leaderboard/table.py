@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -706,20 +706,45 @@ def _episode_sets(row: Row) -> frozenset[Any]:
     return frozenset(row.stats.outcomes)
 
 
+SPELLED_OUT_TASKS = 3
+"""Up to this many tasks, a suite group's title names each with its versions and fingerprint."""
+
+
+def task_set_text(signature: Sequence[tuple[str, Any, Any, str | None]]) -> str:
+    """The tasks a suite group covers: ``(name, version, track version, fingerprint)`` each.
+    More than :data:`SPELLED_OUT_TASKS` are summarised (count, shared versions, the first and
+    last names, and ``set`` + a digest of the whole list, so that two groups differing only in
+    a version or fingerprint still read differently); the per-task tables spell each out."""
+    parts = [f"{t} v{v}/track {tr}" + (f"/{fp[:8]}" if fp else "") for t, v, tr, fp in signature]
+    if len(parts) <= SPELLED_OUT_TASKS:
+        return ", ".join(parts)
+    names = [t for t, *_ in signature]
+    versions = {(v, tr) for _, v, tr, _ in signature}
+    shared = ""
+    if len(versions) == 1:
+        v, tr = next(iter(versions))
+        shared = f", v{v}/track {tr}"
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:8]
+    return f"{len(names)} tasks{shared} ({', '.join(names[:2])}, …, {names[-1]}; set {digest})"
+
+
 def _suite_groups(rows: list[Row], notes: list[str]) -> list[Group]:
     by_key: dict[tuple[str, Any, frozenset[Any]], list[Row]] = defaultdict(list)
     for row in rows:
         by_key[(row.suite, row.signature, _episode_sets(row))].append(row)
     groups = []
-    for (suite, signature, _), members in sorted(
+    for (suite, signature, episodes), members in sorted(
         by_key.items(), key=lambda kv: (kv[0][0], -len(kv[1]), str(kv[0][1]))
     ):
         rank_group(members)
         members.sort(key=_rank_sort)
-        tasks = ", ".join(
-            f"{t} v{v}/track {tr}" + (f"/{fp[:8]}" if fp else "") for t, v, tr, fp in signature
-        )
-        groups.append(Group("suite", f"{suite}: {tasks}", suite, members))
+        # Groups of one task set differ in their episodes: the counts tell them apart.
+        count = f"{len(episodes)} episode{'s' if len(episodes) != 1 else ''}"
+        if 1 < len(signature) <= SPELLED_OUT_TASKS:
+            per_task = Counter(key[0] for key in episodes)
+            count += f" ({', '.join(f'{t} {per_task[t]}' for t, *_ in signature)})"
+        title = f"{suite}: {task_set_text(signature)} · {count}"
+        groups.append(Group("suite", title, suite, members))
     by_suite: dict[str, list[Group]] = defaultdict(list)
     for g in groups:
         by_suite[g.suite].append(g)
@@ -728,7 +753,7 @@ def _suite_groups(rows: list[Row], notes: list[str]) -> list[Group]:
             continue
         parts = "; ".join(
             ", ".join(sorted({r.policy.name for r in g.members}))
-            + f" on {g.title.split(': ', 1)[1]} ("
+            + f" on {task_set_text(g.members[0].signature)} ("
             + ", ".join(f"{c.task.name} {c.stats.distinct}" for c in g.members[0].cells)
             + " episodes)"
             for g in same
