@@ -740,12 +740,14 @@ def compare_cmd(run_a: Path, run_b: Path, as_json: bool) -> None:
     """Paired comparison of two runs: success with intervals, McNemar p, deltas (B - A)."""
     from vla_bench_leaderboard.loading import load_one
 
-    from harness.summary import compare_runs, printable
+    from harness.summary import compare_overall, compare_runs, printable
 
     a, b = load_one(run_a), load_one(run_b)
     rows = compare_runs(a, b)
+    overall = compare_overall(rows)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, allow_nan=False, default=_json_default))
+        listed = [{**r, "scope": "task"} for r in rows] + ([overall] if overall else [])
+        click.echo(json.dumps(listed, indent=2, allow_nan=False, default=_json_default))
         return
     if not rows:
         raise UserError(f"{run_a} and {run_b} share no task; nothing to compare")
@@ -771,8 +773,10 @@ def compare_cmd(run_a: Path, run_b: Path, as_json: bool) -> None:
         "Δ p50 ms",
     ):
         table.add_column(column, justify="left" if column == "task" else "right")
-    for r in rows:
+    for r in rows + ([overall] if overall else []):
         sa, sb = r["a"], r["b"]
+        if r is overall:
+            table.add_section()
         table.add_row(
             text(r["task"]),
             _rate_with_ci(sa),
@@ -784,13 +788,21 @@ def compare_cmd(run_a: Path, run_b: Path, as_json: bool) -> None:
             _num(r["delta_ldlj"]),
             _num(r["delta_sparc"]),
             _num(r["delta_act_p50_s"], "{:+.2f}", 1e3),
+            style="bold" if r is overall else None,
         )
     console.print(table)
     console.print(
         "[dim]success [95% Wilson score interval] n = episodes; paired = episodes both runs ran "
         "(same seed, same task fingerprint); A only / B only = paired episodes only A / only B "
         "solved; McNemar p = exact two-sided test on those two counts; Δ = B − A: LDLJ and "
-        "SPARC over each run's successful episodes (higher is smoother), act() p50 in ms[/]",
+        "SPARC over each run's successful episodes (higher is smoother), act() p50 in ms"
+        + (
+            f"; {overall['task']}: success = the mean of the task rates [95% MOVER interval], "
+            "McNemar over every paired episode of every task"
+            if overall
+            else ""
+        )
+        + "[/]",
         soft_wrap=True,  # one line when piped, for whoever reads it with a script
     )
     for r in rows:

@@ -323,3 +323,52 @@ def compare_runs(a: Run, b: Run) -> list[dict[str, Any]]:
             row[f"delta_{key}"] = _delta(sb[key], sa[key])
         rows.append(row)
     return rows
+
+
+ALL_TASKS = "all {n} tasks"
+"""The name of :func:`compare_overall`'s row (spaces: no task can be named so)."""
+
+
+def compare_overall(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """All the shared tasks of :func:`compare_runs` together, when there are two or more.
+
+    Each run's success is the suite success the leaderboard ranks: the mean of the task rates,
+    with the MOVER interval from the task intervals (:func:`metrics.macro_success`). The test
+    is the exact McNemar test over every paired episode of every task: each paired episode is
+    one matched pair wherever it comes from, so the discordant counts add up across tasks (one
+    test, where the per-task p-values are as many tests). Deltas are per task only (None).
+    """
+    if len(rows) < 2:
+        return None
+
+    def suite(side: str) -> dict[str, Any]:
+        counts = [(int(r[side]["successes"]), int(r[side]["episodes"])) for r in rows]
+        macro = metrics.macro_success(counts)
+        return {
+            "success_rate": macro["rate"],
+            "ci_low": macro["ci_low"],
+            "ci_high": macro["ci_high"],
+            "episodes": sum(n for _, n in counts),
+            "interval": "MOVER from the task Wilson intervals (mean of the task rates)",
+        }
+
+    paired = [r for r in rows if r["p_value"] is not None]
+    only_a = sum(int(r["b_only_a"]) for r in paired)
+    only_b = sum(int(r["c_only_b"]) for r in paired)
+    unpaired = [r["task"] for r in rows if r["p_value"] is None]
+    return json_ready(
+        {
+            "task": ALL_TASKS.format(n=len(rows)),
+            "scope": "all tasks",
+            "a": suite("a"),
+            "b": suite("b"),
+            "paired": sum(int(r["paired"]) for r in paired),
+            "b_only_a": only_a,
+            "c_only_b": only_b,
+            "p_value": metrics.mcnemar_exact(only_a, only_b) if paired else None,
+            "note": f"not paired (task fingerprints differ): {', '.join(unpaired)}"
+            if unpaired
+            else None,
+            **{f"delta_{k}": None for k in ("ldlj", "sparc", "act_p50_s", "act_p95_s")},
+        }
+    )

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from harness.results import load_run
 
@@ -110,6 +111,31 @@ def test_run_json_summary_and_compare(tmp_path: Path) -> None:
         "bench", "run", "--policy", "scripted", "--task", "toy", "--episodes", "4",
         "--out", str(a), "--json",
     ]  # fmt: skip
+
+
+def test_compare_adds_one_row_for_all_the_tasks_with_a_single_paired_test(tmp_path: Path) -> None:
+    from scipy import stats
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for policy, out in (("random", a), ("scripted", b)):
+        bench("run", "--policy", policy, "--task", "games", "--episodes", "3", "--out", str(out))
+    rows = json.loads(bench("compare", str(a), str(b), "--json").stdout)
+    tasks, (overall,) = rows[:-1], rows[-1:]
+    assert [r["scope"] for r in tasks] == ["task"] * 4 and overall["scope"] == "all tasks"
+    assert overall["task"] == "all 4 tasks"
+    only_a, only_b = sum(r["b_only_a"] for r in tasks), sum(r["c_only_b"] for r in tasks)
+    assert (overall["paired"], overall["b_only_a"], overall["c_only_b"]) == (12, only_a, only_b)
+    assert only_b > 0  # the experts solve what random does not
+    expected_p = stats.binomtest(only_a, only_a + only_b, 0.5).pvalue
+    assert overall["p_value"] == pytest.approx(expected_p, rel=1e-12)
+    for side in ("a", "b"):
+        rates = [r[side]["successes"] / r[side]["episodes"] for r in tasks]
+        suite = overall[side]
+        assert suite["success_rate"] == pytest.approx(sum(rates) / 4)
+        assert suite["ci_low"] <= suite["success_rate"] <= suite["ci_high"]
+        assert suite["episodes"] == 12
+    text = bench("compare", str(a), str(b)).stdout
+    assert "all 4 tasks" in text and "the mean of the task rates" in text
 
 
 def test_a_run_where_every_episode_errors_shows_the_error_and_fails(tmp_path: Path) -> None:
