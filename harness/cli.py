@@ -760,6 +760,7 @@ def compare_cmd(run_a: Path, run_b: Path, as_json: bool) -> None:
         title_justify="left",
         show_edge=False,
     )
+    holm = len(rows) > 1
     for column in (
         "task",
         "A success",
@@ -768,6 +769,7 @@ def compare_cmd(run_a: Path, run_b: Path, as_json: bool) -> None:
         "A only",
         "B only",
         "McNemar p",
+        *(["Holm p"] if holm else []),
         "Δ LDLJ",
         "Δ SPARC",
         "Δ p50 ms",
@@ -785,6 +787,7 @@ def compare_cmd(run_a: Path, run_b: Path, as_json: bool) -> None:
             str(r["b_only_a"]),
             str(r["c_only_b"]),
             _num(r["p_value"], "{:.3g}"),
+            *([_num(r["p_holm"], "{:.3g}")] if holm else []),
             _num(r["delta_ldlj"]),
             _num(r["delta_sparc"]),
             _num(r["delta_act_p50_s"], "{:+.2f}", 1e3),
@@ -797,7 +800,8 @@ def compare_cmd(run_a: Path, run_b: Path, as_json: bool) -> None:
         "solved; McNemar p = exact two-sided test on those two counts; Δ = B − A: LDLJ and "
         "SPARC over each run's successful episodes (higher is smoother), act() p50 in ms"
         + (
-            f"; {overall['task']}: success = the mean of the task rates [95% MOVER interval], "
+            "; Holm p = the task p-values adjusted for testing every task (Holm 1979); "
+            f"{overall['task']}: success = the mean of the task rates [95% MOVER interval], "
             "McNemar over every paired episode of every task"
             if overall
             else ""

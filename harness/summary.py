@@ -286,8 +286,8 @@ def _delta(b: Any, a: Any) -> float | None:
 
 def compare_runs(a: Run, b: Run) -> list[dict[str, Any]]:
     """Per shared task (JSON-ready): each run's summary, the paired exact McNemar p-value over
-    the episodes both ran (same seed, same task fingerprint), and the differences (B - A) in
-    smoothness and latency."""
+    the episodes both ran (same seed, same task fingerprint) and its Holm adjustment over the
+    paired tasks (``p_holm``), and the differences (B - A) in smoothness and latency."""
     summary_a = {s["task"]: s for s in run_summary(a)}
     summary_b = {s["task"]: s for s in run_summary(b)}
     rows = []
@@ -322,6 +322,15 @@ def compare_runs(a: Run, b: Run) -> list[dict[str, Any]]:
         for key in ("ldlj", "sparc", "act_p50_s", "act_p95_s"):
             row[f"delta_{key}"] = _delta(sb[key], sa[key])
         rows.append(row)
+    # Several tasks are several tests: Holm's adjustment keeps the chance of any false
+    # "differs" at the level over all of them.
+    paired = [r for r in rows if r["p_value"] is not None]
+    for r, adjusted in zip(
+        paired, metrics.holm_adjust([r["p_value"] for r in paired]), strict=True
+    ):
+        r["p_holm"] = adjusted
+    for r in rows:
+        r.setdefault("p_holm", None)
     return rows
 
 
@@ -366,6 +375,7 @@ def compare_overall(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
             "b_only_a": only_a,
             "c_only_b": only_b,
             "p_value": metrics.mcnemar_exact(only_a, only_b) if paired else None,
+            "p_holm": None,  # one test
             "note": f"not paired (task fingerprints differ): {', '.join(unpaired)}"
             if unpaired
             else None,

@@ -134,8 +134,15 @@ def test_compare_adds_one_row_for_all_the_tasks_with_a_single_paired_test(tmp_pa
         assert suite["success_rate"] == pytest.approx(sum(rates) / 4)
         assert suite["ci_low"] <= suite["success_rate"] <= suite["ci_high"]
         assert suite["episodes"] == 12
+    # Holm over the four task tests, by hand: sorted p times 4, 3, 2, 1, then kept increasing.
+    order = sorted(range(4), key=lambda i: tasks[i]["p_value"])
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, tasks[i]["p_value"] * (4 - rank)))
+        assert tasks[i]["p_holm"] == pytest.approx(running, rel=1e-12)
+    assert overall["p_holm"] is None
     text = bench("compare", str(a), str(b)).stdout
-    assert "all 4 tasks" in text and "the mean of the task rates" in text
+    assert "all 4 tasks" in text and "the mean of the task rates" in text and "Holm p" in text
 
 
 def test_a_run_where_every_episode_errors_shows_the_error_and_fails(tmp_path: Path) -> None:
