@@ -503,9 +503,10 @@ def run_cmd(
     with show:
         report = execute(config, task_name, settings, out, command, show, fresh_process=_fresh)
     run = load_run(out)
-    from harness.summary import run_summary
+    from harness.summary import all_tasks_summary, run_summary
 
     summary = run_summary(run)
+    all_tasks = all_tasks_summary(summary)
     if as_json:
         click.echo(
             json.dumps(
@@ -519,13 +520,14 @@ def run_cmd(
                     "first_errors": report.first_errors,
                     "recorded": report.recorded,
                     "tasks": summary,
+                    "all_tasks": all_tasks,
                 },
                 indent=2,
                 default=_json_default,
             )
         )
     else:
-        _print_summary(policy_name, summary)
+        _print_summary(policy_name, summary, all_tasks)
         for r in summary if timing != "sync" else ():
             console.print(
                 f"{escape(r['task'])} at --timing {escape(timing)}: stale-action ratio "
@@ -640,7 +642,9 @@ def _num(x: float, fmt: str = "{:.2f}", scale: float = 1.0) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else fmt.format(x * scale)
 
 
-def _print_summary(policy: str, rows: list[dict[str, Any]]) -> None:
+def _print_summary(
+    policy: str, rows: list[dict[str, Any]], all_tasks: dict[str, Any] | None = None
+) -> None:
     from harness.summary import printable
 
     def text(value: Any) -> str:  # run-derived text is shown, never interpreted
@@ -683,12 +687,32 @@ def _print_summary(policy: str, rows: list[dict[str, Any]]) -> None:
             str(r["clipped_actions"]),
             *(text(fmt(r[key])) for _, key, fmt in shown),
         )
+    if all_tasks is not None:
+        table.add_section()
+        table.add_row(
+            text(all_tasks["task"]),
+            _pct(all_tasks["success_rate"]),
+            f"{_pct(all_tasks['ci_low'])}–{_pct(all_tasks['ci_high'])}",
+            f"{all_tasks['successes']}/{all_tasks['episodes']}",
+            str(all_tasks["failures"]),
+            str(all_tasks["errors"]),
+            *["-"] * (len(columns) - 6 + len(shown)),
+            style="bold",
+        )
     console.print(table)
     console.print(
         "[dim]success = successes / all episodes (errors included, counted apart from "
         "failures), 95% CI by Wilson's score interval; LDLJ, SPARC: means over successful "
         "episodes (n); sync Hz = "
-        "n_action_steps / (mean act + n_action_steps / task rate)[/]"
+        "n_action_steps / (mean act + n_action_steps / task rate)"
+        + (
+            f"; {all_tasks['task']}: success = the mean of the task rates, each task weighted "
+            "equally, 95% CI by MOVER from the task intervals"
+            if all_tasks
+            else ""
+        )
+        + "[/]",
+        soft_wrap=True,
     )
 
 

@@ -335,7 +335,30 @@ def compare_runs(a: Run, b: Run) -> list[dict[str, Any]]:
 
 
 ALL_TASKS = "all {n} tasks"
-"""The name of :func:`compare_overall`'s row (spaces: no task can be named so)."""
+"""The name of the all-tasks rows (spaces: no task can be named so)."""
+
+
+def all_tasks_summary(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The suite line of several :func:`task_summary` rows (None for fewer than two): success
+    as the leaderboard ranks a suite, the mean of the task rates with the MOVER interval from
+    the task intervals (:func:`metrics.macro_success`), and the summed counts."""
+    if len(tasks) < 2:
+        return None
+    counts = [(int(t["successes"]), int(t["episodes"])) for t in tasks]
+    macro = metrics.macro_success(counts)
+    return json_ready(
+        {
+            "task": ALL_TASKS.format(n=len(tasks)),
+            "success_rate": macro["rate"],
+            "ci_low": macro["ci_low"],
+            "ci_high": macro["ci_high"],
+            "interval": "MOVER from the task Wilson intervals (mean of the task rates)",
+            "successes": sum(k for k, _ in counts),
+            "episodes": sum(n for _, n in counts),
+            "failures": sum(int(t["failures"]) for t in tasks),
+            "errors": sum(int(t["errors"]) for t in tasks),
+        }
+    )
 
 
 def compare_overall(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -351,15 +374,9 @@ def compare_overall(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         return None
 
     def suite(side: str) -> dict[str, Any]:
-        counts = [(int(r[side]["successes"]), int(r[side]["episodes"])) for r in rows]
-        macro = metrics.macro_success(counts)
-        return {
-            "success_rate": macro["rate"],
-            "ci_low": macro["ci_low"],
-            "ci_high": macro["ci_high"],
-            "episodes": sum(n for _, n in counts),
-            "interval": "MOVER from the task Wilson intervals (mean of the task rates)",
-        }
+        summary = all_tasks_summary([r[side] for r in rows])
+        assert summary is not None
+        return summary
 
     paired = [r for r in rows if r["p_value"] is not None]
     only_a = sum(int(r["b_only_a"]) for r in paired)

@@ -98,6 +98,7 @@ def test_run_json_summary_and_compare(tmp_path: Path) -> None:
     (task,) = out["tasks"]
     assert task["task"] == "reach" and task["success_rate"] == 1.0 and task["episodes"] == 4
     assert task["ci_low"] > 0.5 and task["ci_high"] == 1.0
+    assert out["all_tasks"] is None  # one task: no suite line
     bench("run", "--policy", "random", "--task", "reach", "--episodes", "4", "--out", str(b))
     rows = json.loads(bench("compare", str(a), str(b), "--json").stdout)
     assert rows[0]["paired"] == 4 and rows[0]["b_only_a"] == 4 and rows[0]["c_only_b"] == 0
@@ -118,7 +119,15 @@ def test_compare_adds_one_row_for_all_the_tasks_with_a_single_paired_test(tmp_pa
 
     a, b = tmp_path / "a", tmp_path / "b"
     for policy, out in (("random", a), ("scripted", b)):
-        bench("run", "--policy", policy, "--task", "games", "--episodes", "3", "--out", str(out))
+        args = ("run", "--policy", policy, "--task", "games", "--episodes", "3", "--out", str(out))
+        ran = json.loads(bench(*args, "--json").stdout)
+        # bench run's own line for the suite: the mean of the task rates, the summed counts
+        rates = [t["successes"] / t["episodes"] for t in ran["tasks"]]
+        suite = ran["all_tasks"]
+        assert suite["task"] == "all 4 tasks" and suite["episodes"] == 12
+        assert suite["success_rate"] == pytest.approx(sum(rates) / 4)
+        assert suite["successes"] == sum(t["successes"] for t in ran["tasks"])
+        assert suite["ci_low"] <= suite["success_rate"] <= suite["ci_high"]
     rows = json.loads(bench("compare", str(a), str(b), "--json").stdout)
     tasks, (overall,) = rows[:-1], rows[-1:]
     assert [r["scope"] for r in tasks] == ["task"] * 4 and overall["scope"] == "all tasks"
