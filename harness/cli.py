@@ -655,6 +655,16 @@ def _print_summary(
             return "-"
         return f"{value['value']:.2f} (n={value['n']})"
 
+    def outcome(r: dict[str, Any], errors: str) -> list[str]:  # the first six columns
+        return [
+            text(r["task"]),
+            _pct(r["success_rate"]),
+            f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}",
+            f"{r['successes']}/{r['episodes']}",
+            str(r["failures"]),
+            text(errors),
+        ]
+
     columns = ["task", "success", "95% CI", "succ/n", "fail", "errors", "steps→ok",
                "act p50 ms", "act p95 ms", "sync Hz", "LDLJ", "SPARC", "clipped"]  # fmt: skip
     # Columns that only some backends fill (API agents, token decoders) appear when used.
@@ -672,12 +682,7 @@ def _print_summary(
         if r["errors"]:
             errors += " " + ", ".join(f"{k} {v}" for k, v in sorted(r["error_kinds"].items()))
         table.add_row(
-            text(r["task"]),
-            _pct(r["success_rate"]),
-            f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}",
-            f"{r['successes']}/{r['episodes']}",
-            str(r["failures"]),
-            text(errors),
+            *outcome(r, errors),
             _num(r["mean_steps_to_success"], "{:.1f}"),
             _num(r["act_p50_s"], "{:.2f}", 1e3),
             _num(r["act_p95_s"], "{:.2f}", 1e3),
@@ -690,12 +695,7 @@ def _print_summary(
     if all_tasks is not None:
         table.add_section()
         table.add_row(
-            text(all_tasks["task"]),
-            _pct(all_tasks["success_rate"]),
-            f"{_pct(all_tasks['ci_low'])}–{_pct(all_tasks['ci_high'])}",
-            f"{all_tasks['successes']}/{all_tasks['episodes']}",
-            str(all_tasks["failures"]),
-            str(all_tasks["errors"]),
+            *outcome(all_tasks, str(all_tasks["errors"])),
             *["-"] * (len(columns) - 6 + len(shown)),
             style="bold",
         )
