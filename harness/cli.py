@@ -655,7 +655,7 @@ def _print_summary(
             return "-"
         return f"{value['value']:.2f} (n={value['n']})"
 
-    def outcome(r: dict[str, Any], errors: str) -> list[str]:  # the first six columns
+    def outcome(r: dict[str, Any], errors: str) -> list[str]:  # task, success ... errors
         return [
             text(r["task"]),
             _pct(r["success_rate"]),
@@ -694,11 +694,9 @@ def _print_summary(
         )
     if all_tasks is not None:
         table.add_section()
-        table.add_row(
-            *outcome(all_tasks, str(all_tasks["errors"])),
-            *["-"] * (len(columns) - 6 + len(shown)),
-            style="bold",
-        )
+        first = outcome(all_tasks, str(all_tasks["errors"]))
+        rest = ["-"] * (len(columns) + len(shown) - len(first))  # per-task figures only
+        table.add_row(*first, *rest, style="bold")
     console.print(table)
     console.print(
         "[dim]success = successes / all episodes (errors included, counted apart from "

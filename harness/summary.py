@@ -284,6 +284,10 @@ def _delta(b: Any, a: Any) -> float | None:
     return float(b) - float(a)
 
 
+DELTA_KEYS = ("ldlj", "sparc", "act_p50_s", "act_p95_s")
+"""The figures :func:`compare_runs` gives as differences B - A (``delta_<key>``)."""
+
+
 def compare_runs(a: Run, b: Run) -> list[dict[str, Any]]:
     """Per shared task (JSON-ready): each run's summary, the paired exact McNemar p-value over
     the episodes both ran (same seed, same task fingerprint) and its Holm adjustment over the
@@ -319,7 +323,7 @@ def compare_runs(a: Run, b: Run) -> list[dict[str, Any]]:
             row["b_only_a"] = int((sa_ok & ~sb_ok).sum())
             row["c_only_b"] = int((~sa_ok & sb_ok).sum())
             row["p_value"] = metrics.mcnemar_exact(row["b_only_a"], row["c_only_b"])
-        for key in ("ldlj", "sparc", "act_p50_s", "act_p95_s"):
+        for key in DELTA_KEYS:
             row[f"delta_{key}"] = _delta(sb[key], sa[key])
         rows.append(row)
     # Several tasks are several tests: Holm's adjustment keeps the chance of any false
@@ -372,12 +376,6 @@ def compare_overall(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """
     if len(rows) < 2:
         return None
-
-    def suite(side: str) -> dict[str, Any]:
-        summary = all_tasks_summary([r[side] for r in rows])
-        assert summary is not None
-        return summary
-
     paired = [r for r in rows if r["p_value"] is not None]
     only_a = sum(int(r["b_only_a"]) for r in paired)
     only_b = sum(int(r["c_only_b"]) for r in paired)
@@ -386,8 +384,8 @@ def compare_overall(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         {
             "task": ALL_TASKS.format(n=len(rows)),
             "scope": "all tasks",
-            "a": suite("a"),
-            "b": suite("b"),
+            "a": all_tasks_summary([r["a"] for r in rows]),
+            "b": all_tasks_summary([r["b"] for r in rows]),
             "paired": sum(int(r["paired"]) for r in paired),
             "b_only_a": only_a,
             "c_only_b": only_b,
@@ -396,6 +394,6 @@ def compare_overall(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
             "note": f"not paired (task fingerprints differ): {', '.join(unpaired)}"
             if unpaired
             else None,
-            **{f"delta_{k}": None for k in ("ldlj", "sparc", "act_p50_s", "act_p95_s")},
+            **{f"delta_{key}": None for key in DELTA_KEYS},
         }
     )
