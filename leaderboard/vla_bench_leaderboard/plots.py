@@ -178,35 +178,35 @@ def place_labels(ax: Axes, texts: list[Label]) -> list[Bbox]:
     renderer = ax.figure.canvas.get_renderer()  # type: ignore[attr-defined]
     frame = ax.get_window_extent(renderer)
     placed: list[Bbox] = []
-    for x, y, text, color in sorted(texts, key=lambda t: (-t[1], t[0])):
-        choice = None
-        for n, (dx, dy) in enumerate(LABEL_OFFSETS):
-            label = ax.annotate(
-                text,
-                (x, y),
-                textcoords="offset points",
-                xytext=(dx, dy),
-                ha="left" if dx > 0 else "right",
-                fontsize=8.5,
-                color=color,
-                arrowprops={"arrowstyle": "-", "color": color, "lw": 0.6} if n >= 4 else None,
-            )
-            box = _text_box(label, renderer)
+    for point in sorted(texts, key=lambda t: (-t[1], t[0])):
+        for n in range(len(LABEL_OFFSETS)):
+            label, box = _put_label(ax, renderer, point, n)
             inside = frame.x0 <= box.x0 and box.x1 <= frame.x1
             inside = inside and frame.y0 <= box.y0 and box.y1 <= frame.y1
             if inside and not any(box.overlaps(other) for other in placed):
-                choice = (label, box)
                 break
             label.remove()
-        if choice is None:
-            dx, dy = LABEL_OFFSETS[0]
-            label = ax.annotate(
-                text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=8.5,
-                color=color,
-            )  # fmt: skip
-            choice = (label, _text_box(label, renderer))
-        placed.append(choice[1])
+        else:
+            label, box = _put_label(ax, renderer, point, 0)
+        placed.append(box)
     return placed
+
+
+def _put_label(ax: Axes, renderer: Any, point: Label, n: int) -> tuple[Annotation, Bbox]:
+    """Draw ``point``'s label at its ``n``-th place (:data:`LABEL_OFFSETS`); its text box."""
+    x, y, text, color = point
+    dx, dy = LABEL_OFFSETS[n]
+    label = ax.annotate(
+        text,
+        (x, y),
+        textcoords="offset points",
+        xytext=(dx, dy),
+        ha="left" if dx > 0 else "right",
+        fontsize=8.5,
+        color=color,
+        arrowprops={"arrowstyle": "-", "color": color, "lw": 0.6} if n >= 4 else None,
+    )
+    return label, _text_box(label, renderer)
 
 
 def _text_box(label: Annotation, renderer: Any) -> Bbox:
